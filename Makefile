@@ -1,0 +1,54 @@
+# Accelerated AI Workshop. `make run` runs the labs; `make test` runs the tests. Both install what they need.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+PROFILE ?= auto
+LABS  ?=
+HOST  ?= 127.0.0.1
+PORT  ?= 8888
+STAMP := $(VENV)/.workshop-lock-sha256
+
+.PHONY: help setup lock run test test-unit test-notebooks lab doctor prefetch verify strip clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(STAMP): requirements/lock.txt requirements/nodeps.txt pyproject.toml tools/setup_env.py
+	python3 tools/setup_env.py --venv $(VENV)
+
+setup: ## create .venv from requirements/lock.txt (+ espeak-ng, sox, libsndfile1 when root); idempotent
+	python3 tools/setup_env.py --venv $(VENV)
+
+lock: ## re-resolve requirements/base.in into requirements/lock.txt
+	python3 tools/setup_env.py --relock
+
+run: $(STAMP) ## execute every lab in the profile this machine allows; summary in build/summary.md
+	$(PY) -m workshop_utils run --profile $(PROFILE) $(if $(LABS),--labs $(LABS))
+
+test: $(STAMP) ## unit tests, then every notebook in the smoke profile
+	$(PY) -m pytest -q tests
+
+test-unit: $(STAMP) ## unit tests only (fast)
+	$(PY) -m pytest -q tests -m "not notebook"
+
+test-notebooks: $(STAMP) ## notebooks only, smoke profile
+	$(PY) -m pytest -q tests -m notebook
+
+lab: $(STAMP) ## JupyterLab on $(HOST):$(PORT) with a token (remote: SSH tunnel, see README)
+	JUPYTER_PATH=$(VENV)/share/jupyter $(VENV)/bin/jupyter lab --ip=$(HOST) --port=$(PORT) --no-browser \
+		--ServerApp.root_dir=$(CURDIR) --IdentityProvider.token=$${JUPYTER_TOKEN:-$$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
+
+doctor: $(STAMP) ## is this machine ready? which profile will each lab use?
+	$(PY) -m workshop_utils doctor
+
+prefetch: $(STAMP) ## download and verify all data into $$WORKSHOP_DATA_DIR (instructors: the night before)
+	$(PY) -m workshop_utils prefetch
+
+verify: $(STAMP) ## check manifests and re-hash cached data
+	$(PY) -m workshop_utils verify
+
+strip: $(STAMP) ## remove outputs and execution counts from notebooks/
+	$(PY) tools/strip_notebooks.py notebooks/*.ipynb
+
+clean: ## remove build outputs (keeps .venv and the data cache)
+	rm -rf build student .pytest_cache

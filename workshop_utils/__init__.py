@@ -1,0 +1,85 @@
+"""Plumbing for the Accelerated AI Workshop labs, one module per concern.
+
+Notebooks do ``import workshop_utils as wu`` and call things by name. Light modules (hardware, profiles, data,
+timing, results, checks) load at once; modules that pull in torch or a framework load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .data import cache_state, describe, fetch, prefetch, sha256_of
+from .errors import (
+    ChecksumError,
+    DownloadError,
+    HardwareRequirementError,
+    LabCheckFailed,
+    ManifestError,
+    ProfileError,
+    UnsafeArchiveError,
+    WorkshopError,
+)
+from .exercises import check
+from .hardware import cpu_info, gpus, library_versions, print_env, require_gpu
+from .paths import artifacts_dir, build_dir, data_cache_dir, repo_root, results_dir
+from .profiles import PROFILES, choose_profile, explain_profile, per_profile
+from .results import LabRecorder, load_results, start_lab
+from .timing import Stopwatch, Timing, benchmark, compare
+
+__version__ = "0.1.0"
+
+# Attributes served from heavier modules, imported on first access: name -> module.
+_LAZY: dict[str, str] = {}
+
+
+def register_lazy(module: str, *names: str) -> None:
+    """Expose ``names`` of ``workshop_utils.<module>`` as ``wu.<name>`` without importing it yet."""
+    for name in names:
+        _LAZY[name] = module
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'workshop_utils' has no attribute {name!r}")
+
+
+__all__ = [
+    "PROFILES",
+    "ChecksumError",
+    "DownloadError",
+    "HardwareRequirementError",
+    "LabCheckFailed",
+    "LabRecorder",
+    "ManifestError",
+    "ProfileError",
+    "Stopwatch",
+    "Timing",
+    "UnsafeArchiveError",
+    "WorkshopError",
+    "artifacts_dir",
+    "benchmark",
+    "build_dir",
+    "cache_state",
+    "check",
+    "choose_profile",
+    "compare",
+    "cpu_info",
+    "data_cache_dir",
+    "describe",
+    "explain_profile",
+    "fetch",
+    "gpus",
+    "library_versions",
+    "load_results",
+    "per_profile",
+    "prefetch",
+    "print_env",
+    "repo_root",
+    "require_gpu",
+    "results_dir",
+    "sha256_of",
+    "start_lab",
+]

@@ -1,0 +1,140 @@
+"""The results record each lab writes to ``build/results/<notebook-stem>.json``.
+
+Shape (later labs, the summary and the health report read it)::
+
+    {"lab": "01_monai_nuclei_segmentation", "profile": "smoke", "wall_s": 71.2, "peak_rss_mib": 1830.5,
+     "metrics": {"dice_real": 0.71, ...}, "expectations": [{"name": ..., "ok": true, "detail": ...}],
+     "hardware": {...}, "versions": {...}, "passed": true, "finished_at": "2026-11-28T17:02:11+00:00"}
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import numbers
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import hardware, paths
+from .errors import LabCheckFailed
+
+Scalar = float | int | bool | str | None
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def _scalar(name: str, value: Any) -> Scalar:
+    """Turn numpy/torch scalars into plain JSON values; refuse containers so ``metrics`` stays flat."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    raise TypeError(
+        f"Metric {name!r} must be a number, bool, string or None; got {type(value).__name__}. "
+        "Record one named figure per metric (e.g. latency_ms_b1=..., latency_ms_b8=...)."
+    )
+
+
+@dataclass
+class Expectation:
+    """One asserted outcome of a lab."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class LabRecorder:
+    """Collects a lab's metrics and expectations, then writes its results JSON."""
+
+    lab: str
+    profile: str
+    metrics: dict[str, Scalar] = field(default_factory=dict)
+    expectations: list[Expectation] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def record(self, **metrics: Any) -> None:
+        """Add named figures: ``lab.record(dice_real=0.71, count_real=118)``."""
+        for name, value in metrics.items():
+            self.metrics[name] = _scalar(name, value)
+
+    def expect(self, name: str, ok: bool, detail: str = "") -> bool:
+        """Note an asserted outcome; ``finish()`` fails the lab if any is false. Prints a one-line verdict."""
+        verdict = bool(ok)
+        self.expectations.append(Expectation(name, verdict, detail))
+        print(f"{'PASS' if verdict else 'FAIL'} {name}" + (f" — {detail}" if detail else ""))
+        return verdict
+
+    @property
+    def passed(self) -> bool:
+        return all(item.ok for item in self.expectations)
+
+    @property
+    def path(self) -> Path:
+        return paths.results_dir() / f"{self.lab}.json"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lab": self.lab,
+            "profile": self.profile,
+            "wall_s": round(time.perf_counter() - self.started, 3),
+            "peak_rss_mib": round(peak_rss_mib(), 1),
+            "metrics": dict(self.metrics),
+            "expectations": [vars(item) for item in self.expectations],
+            "hardware": hardware.summary(),
+            "versions": hardware.library_versions(),
+            "passed": self.passed,
+            "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def finish(self) -> Path:
+        """Write the results JSON (also when an expectation failed), then raise if any did."""
+        record = self.as_dict()
+        target = self.path
+        temporary = target.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        temporary.replace(target)
+        print(f"Results written to {target} · wall {record['wall_s']:.1f} s · peak RSS {record['peak_rss_mib']:.0f} MiB")
+        failed = [item for item in self.expectations if not item.ok]
+        if failed:
+            lines = "; ".join(f"{item.name} ({item.detail})" if item.detail else item.name for item in failed)
+            raise LabCheckFailed(f"{self.lab}: {len(failed)} expectation(s) failed: {lines}")
+        return target
+
+
+def start_lab(lab: str, profile: str) -> LabRecorder:
+    """Begin recording a lab run; call this in the setup cell so ``wall_s`` covers the whole lab."""
+    from .profiles import PROFILES
+
+    if profile not in PROFILES:
+        raise ValueError(f"start_lab() needs a resolved profile ({', '.join(PROFILES)}); got {profile!r}.")
+    return LabRecorder(lab=lab, profile=profile)
+
+
+def load_results(directory: Path | None = None) -> list[dict[str, Any]]:
+    """Every results JSON under ``build/results`` (or ``directory``), sorted by lab name."""
+    folder = directory or paths.results_dir()
+    records = []
+    for file in sorted(folder.glob("*.json")):
+        try:
+            records.append(json.loads(file.read_text(encoding="utf-8")))
+        except json.JSONDecodeError as exc:
+            records.append({"lab": file.stem, "passed": False, "error": f"unreadable results file: {exc}"})
+    return records

@@ -1,0 +1,149 @@
+"""Execute lab notebooks with papermill (``make run``, ``make test``) and summarise their results."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .results import load_results
+
+# Metrics shown in the summary per lab, when the lab records them.
+KEY_METRICS: dict[str, list[str]] = {
+    "00_environment_check": ["matmul_gflops", "matmul_peak_fraction", "gpu_count"],
+    "01_monai_nuclei_segmentation": ["dice_synthetic_heldout", "dice_real", "count_real", "count_true"],
+    "02_tensorrt_acceleration": ["parity_max_abs_diff", "speedup_ort_b1", "speedup_ort_b8", "speedup_trt_fp16_b8"],
+    "03_triton_serving": ["outputs_match", "batching_gain_fixed", "rps_real_c8", "failed_requests"],
+    "04_nemo_lab_notes_asr": ["wer_heldout", "cer_heldout", "train_s"],
+    "05_multimodal_cells": ["zeroshot_top1_heldout", "caption_class_accuracy", "recall_at_5_i2t"],
+    "06_capstone_assistant": ["answers_correct", "questions", "end_to_end_ms_p50"],
+}
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of executing one notebook."""
+
+    notebook: str
+    profile: str
+    ok: bool
+    wall_s: float
+    executed: str
+    error: str | None = None
+    failed_cell: int | None = None
+
+
+def lab_notebooks(selection: list[str] | None = None) -> list[Path]:
+    """Lab notebooks in number order, optionally only those whose stem starts with one of ``selection``."""
+    found = sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    if selection:
+        found = [nb for nb in found if any(nb.stem.startswith(s) for s in selection)]
+    return found
+
+
+def kernel_environment() -> None:
+    """Make the ``python3`` kernel this interpreter's, and keep progress bars out of executed notebooks."""
+    venv_kernels = Path(sys.prefix) / "share" / "jupyter"
+    if venv_kernels.is_dir():
+        current = os.environ.get("JUPYTER_PATH", "")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(venv_kernels), current) if p)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+def run_notebook(
+    notebook: Path,
+    profile: str = "auto",
+    *,
+    out_dir: Path | None = None,
+    cell_timeout_s: int = 900,
+    parameters: dict[str, Any] | None = None,
+) -> NotebookRun:
+    """Execute ``notebook`` with ``PROFILE=profile``; a failure names the cell and its error, never raises."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    kernel_environment()
+    target_dir = out_dir or paths.build_dir() / "executed"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    executed = target_dir / notebook.name
+    params = {"PROFILE": profile, **(parameters or {})}
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=params,
+            kernel_name="python3",
+            cwd=str(notebook.parent),
+            execution_timeout=cell_timeout_s,
+            progress_bar=False,
+            log_output=False,
+        )
+    except PapermillExecutionError as exc:
+        error = f"{exc.ename}: {exc.evalue}".strip()
+        return NotebookRun(notebook.stem, profile, False, time.perf_counter() - started, str(executed),
+                           error, exc.exec_count)
+    except Exception as exc:  # kernel died, timeout, bad notebook JSON: report, let the next lab run
+        return NotebookRun(notebook.stem, profile, False, time.perf_counter() - started, str(executed),
+                           f"{type(exc).__name__}: {exc}")
+    return NotebookRun(notebook.stem, profile, True, time.perf_counter() - started, str(executed))
+
+
+def describe_failure(run: NotebookRun) -> str:
+    """One paragraph naming the notebook, the failing cell and where to read the full traceback."""
+    cell = f"cell [{run.failed_cell}]" if run.failed_cell is not None else "a cell (or the kernel)"
+    return (
+        f"{run.notebook} failed in {cell} after {run.wall_s:.0f} s (profile {run.profile}): {run.error}\n"
+        f"Full traceback: {run.executed} (open it in JupyterLab, search for 'Traceback')."
+    )
+
+
+def write_summary(runs: list[NotebookRun]) -> Path:
+    """Write ``build/summary.md`` and ``build/summary.json`` from the runs and the labs' results files."""
+    results = {record.get("lab"): record for record in load_results()}
+    rows = []
+    for run in runs:
+        record = results.get(run.notebook, {})
+        metrics = record.get("metrics", {})
+        keys = KEY_METRICS.get(run.notebook, list(metrics)[:4])
+        shown = {key: metrics[key] for key in keys if key in metrics}
+        passed = run.ok and bool(record.get("passed", False))
+        rows.append({**asdict(run), "passed": passed, "metrics": shown,
+                     "profile_used": record.get("profile", run.profile), "lab_wall_s": record.get("wall_s")})
+    build = paths.build_dir()
+    (build / "summary.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    lines = ["# Workshop run summary", "", "| lab | profile | wall s | key metrics | result |", "|---|---|---|---|---|"]
+    for row in rows:
+        figures = ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()) or "—"
+        verdict = "pass" if row["passed"] else f"FAIL: {row['error'] or 'expectations failed'}"
+        lines.append(f"| {row['notebook']} | {row['profile_used']} | {row['wall_s']:.0f} | {figures} | {verdict} |")
+    summary = build / "summary.md"
+    summary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return summary
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def run_labs(profile: str = "auto", selection: list[str] | None = None, cell_timeout_s: int = 1800) -> list[NotebookRun]:
+    """Execute the labs in order, printing progress, and write the summary; keeps going past a failed lab."""
+    runs = []
+    notebooks = lab_notebooks(selection)
+    if not notebooks:
+        raise FileNotFoundError(f"No lab notebooks matched {selection or 'NN_*.ipynb'} in {paths.notebooks_dir()}.")
+    for notebook in notebooks:
+        print(f"▶ {notebook.stem} (profile {profile}) …", flush=True)
+        run = run_notebook(notebook, profile, cell_timeout_s=cell_timeout_s)
+        print(f"  {'✓ passed' if run.ok else '✗ ' + describe_failure(run)} in {run.wall_s:.0f} s", flush=True)
+        runs.append(run)
+    summary = write_summary(runs)
+    print(f"\nSummary: {summary}\n" + summary.read_text(encoding="utf-8"))
+    return runs

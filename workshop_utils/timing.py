@@ -1,0 +1,139 @@
+"""Honest timing: warm-up runs that are not counted, CUDA synchronisation, percentiles, interleaved comparisons."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+
+def cuda_sync() -> None:
+    """Wait for queued GPU work, if torch is loaded and a GPU is in use; a no-op otherwise."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The q-th percentile (0-100) of ``samples`` with linear interpolation."""
+    if not samples:
+        raise ValueError("percentile() needs at least one sample; got an empty list.")
+    ordered = sorted(samples)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class Timing:
+    """Latency samples of one callable, in milliseconds, with the items each call processed."""
+
+    name: str
+    samples_ms: list[float] = field(repr=False)
+    items_per_call: int = 1
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile(self.samples_ms, 50)
+
+    @property
+    def p90_ms(self) -> float:
+        return percentile(self.samples_ms, 90)
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.samples_ms, 99)
+
+    @property
+    def mean_ms(self) -> float:
+        return statistics.fmean(self.samples_ms)
+
+    @property
+    def throughput_per_s(self) -> float:
+        """Items per second at the median latency."""
+        return self.items_per_call * 1000.0 / self.p50_ms
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "p50_ms": self.p50_ms,
+            "p90_ms": self.p90_ms,
+            "p99_ms": self.p99_ms,
+            "mean_ms": self.mean_ms,
+            "throughput_per_s": self.throughput_per_s,
+            "iterations": float(len(self.samples_ms)),
+        }
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name}: p50 {self.p50_ms:.2f} ms · p90 {self.p90_ms:.2f} ms · p99 {self.p99_ms:.2f} ms · "
+            f"{self.throughput_per_s:.1f} items/s ({len(self.samples_ms)} runs)"
+        )
+
+
+def _timed_call(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def benchmark(
+    fn: Callable[[], Any],
+    *,
+    name: str = "",
+    warmup: int = 3,
+    iters: int = 20,
+    min_time_s: float = 0.0,
+    items_per_call: int = 1,
+    sync: Callable[[], None] = cuda_sync,
+) -> Timing:
+    """Time ``fn`` after ``warmup`` uncounted calls: at least ``iters`` calls and ``min_time_s`` seconds."""
+    if iters < 1 or warmup < 0:
+        raise ValueError(f"benchmark() needs iters >= 1 and warmup >= 0; got iters={iters}, warmup={warmup}.")
+    for _ in range(warmup):
+        fn()
+    samples: list[float] = []
+    started = time.perf_counter()
+    while len(samples) < iters or time.perf_counter() - started < min_time_s:
+        samples.append(_timed_call(fn, sync))
+    return Timing(name or getattr(fn, "__name__", "fn"), samples, items_per_call)
+
+
+def compare(
+    candidates: Mapping[str, Callable[[], Any]],
+    *,
+    warmup: int = 3,
+    rounds: int = 20,
+    items_per_call: int = 1,
+    sync: Callable[[], None] = cuda_sync,
+) -> dict[str, Timing]:
+    """Time several callables side by side, interleaved round by round, so machine noise hits all alike."""
+    if not candidates:
+        raise ValueError("compare() needs at least one callable to time.")
+    for fn in candidates.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            samples[name].append(_timed_call(fn, sync))
+    return {name: Timing(name, values, items_per_call) for name, values in samples.items()}
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...`` then ``sw.seconds``: wall time of a block."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __enter__(self) -> "Stopwatch":
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start

@@ -61,9 +61,9 @@ def import_checks(timeout_s: float = 120.0) -> list[ImportCheck]:
         return [f.result() for f in futures]
 
 
-def diagnose(deep: bool = True) -> dict[str, Any]:
-    """Everything the doctor reports, as a JSON-ready dict."""
-    choice = profiles.explain_profile()
+def diagnose(deep: bool = True, requested: str = profiles.AUTO) -> dict[str, Any]:
+    """Everything the doctor reports, as a JSON-ready dict; ``requested`` is a notebook's PROFILE parameter."""
+    choice = profiles.explain_profile(requested)
     checks = import_checks() if deep else []
     broken = {c.name for c in checks if not c.ok}
     labs = {

@@ -24,6 +24,17 @@ KEY_METRICS: dict[str, list[str]] = {
     "06_capstone_assistant": ["answers_correct", "questions", "end_to_end_ms_p50"],
 }
 
+# Smoke-profile time budgets (seconds, whole notebook including kernel start) from each lab's issue.
+SMOKE_BUDGET_S: dict[str, float] = {
+    "00_environment_check": 60,
+    "01_monai_nuclei_segmentation": 90,
+    "02_tensorrt_acceleration": 90,
+    "03_triton_serving": 120,
+    "04_nemo_lab_notes_asr": 120,
+    "05_multimodal_cells": 120,
+    "06_capstone_assistant": 180,
+}
+
 
 @dataclass
 class NotebookRun:

@@ -1,0 +1,55 @@
+"""The command line: doctor, verify, prefetch and the run summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from workshop_utils import __main__ as cli
+from workshop_utils import runner
+
+
+def test_doctor_json_reports_hardware_profile_and_data(capsys) -> None:
+    assert cli.main(["doctor", "--json", "--quick"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"hardware", "versions", "profile", "labs", "data"} <= set(report)
+    assert report["profile"]["profile"] in {"smoke", "cpu", "gpu"}
+
+
+def test_doctor_imports_are_checked_in_subprocesses() -> None:
+    from workshop_utils import doctor
+
+    ok = doctor._try_import("json", "import json", 30)
+    bad = doctor._try_import("nope", "import no_such_module_xyz", 30)
+    assert ok.ok and not bad.ok and "no_such_module_xyz" in bad.detail
+
+
+def test_verify_passes_on_the_shipped_manifests(capsys) -> None:
+    assert cli.main(["verify"]) == 0
+    assert "pass the schema check" in capsys.readouterr().out
+
+
+def test_prefetch_unknown_lab_is_a_clear_error(capsys) -> None:
+    assert cli.main(["prefetch", "--lab", "42"]) == 2
+    assert "No data set" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs() -> None:
+    proc = subprocess.run([sys.executable, "-m", "workshop_utils", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "doctor" in proc.stdout
+
+
+def test_summary_lists_each_lab_with_metrics(isolated_dirs: Path) -> None:
+    from workshop_utils import results
+
+    lab = results.start_lab("00_environment_check", "smoke")
+    lab.record(matmul_gflops=12.5)
+    lab.finish()
+    run = runner.NotebookRun("00_environment_check", "smoke", True, 3.0, "x.ipynb")
+    failed = runner.NotebookRun("01_monai_nuclei_segmentation", "smoke", False, 5.0, "y.ipynb", "ValueError: bad", 7)
+    summary = runner.write_summary([run, failed]).read_text()
+    assert "matmul_gflops=12.5" in summary and "| pass |" in summary
+    assert "FAIL: ValueError: bad" in summary
+    assert "cell [7]" in runner.describe_failure(failed)

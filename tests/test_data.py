@@ -1,0 +1,183 @@
+"""Fetching against a loopback HTTP server: good file, faults, mirrors, locking, safe extraction."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import random
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from workshop_utils import data
+from workshop_utils.errors import ChecksumError, DownloadError, UnsafeArchiveError
+from workshop_utils.manifests import Dataset, parse_manifest
+
+from .conftest import LoopbackServer, sha256_hex
+
+PAYLOAD = random.Random(0).randbytes(200_000)  # same bytes in spawned processes
+
+
+def dataset(urls: list[str], body: bytes = PAYLOAD, name: str = "blob.bin", extract: str | None = None) -> Dataset:
+    entry = {"name": name, "url": urls[0], "sha256": sha256_hex(body), "size": len(body)}
+    if urls[1:]:
+        entry["mirrors"] = urls[1:]
+    if extract:
+        entry["extract"] = extract
+    raw = {"name": "testset", "description": "d", "licence": "CC0", "citation": "c", "used_by": [0], "files": [entry]}
+    return parse_manifest(raw)
+
+
+def cache_files(cache: Path) -> list[str]:
+    return sorted(p.name for p in (cache / "testset").iterdir() if p.is_file() and not p.name.endswith(".lock")) if (cache / "testset").exists() else []
+
+
+def test_good_file_is_fetched_verified_and_cached(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:
+    ds = dataset([loopback_server.add("/good.bin", PAYLOAD)])
+    path = data.fetch(ds, progress=False)
+    assert path.read_bytes() == PAYLOAD
+    again = data.fetch(ds, progress=False)
+    assert again == path
+    assert loopback_server.hits["/good.bin"] == 1, "a cached, verified file must not be downloaded again"
+
+
+def test_sha256_mismatch_is_clear_and_leaves_nothing(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:
+    url = loopback_server.add("/wrong.bin", PAYLOAD, fault="wrong")
+    ds = dataset([url])
+    with pytest.raises(ChecksumError) as excinfo:
+        data.fetch(ds, progress=False, retries=0)
+    message = str(excinfo.value)
+    assert "blob.bin" in message and url in message and "prefetch" in message
+    assert "blob.bin" not in cache_files(isolated_dirs / "cache")
+    assert not any(name.endswith(".part") for name in cache_files(isolated_dirs / "cache"))
+    # The fault is gone: a rerun succeeds.
+    loopback_server.routes["/wrong.bin"].fault = None
+    assert data.fetch(ds, progress=False).read_bytes() == PAYLOAD
+
+
+def test_404_on_first_url_falls_back_to_mirror(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:
+    primary = loopback_server.add("/missing.bin", PAYLOAD, fault="404")
+    mirror = loopback_server.add("/mirror.bin", PAYLOAD)
+    path = data.fetch(dataset([primary, mirror]), progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert loopback_server.hits["/missing.bin"] == 1, "a 404 is final for that URL: no retries"
+    assert loopback_server.hits["/mirror.bin"] == 1
+
+
+def test_http_500_is_retried(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:
+    url = loopback_server.add("/flaky.bin", PAYLOAD, fault="500", faulty=1)
+    assert data.fetch(dataset([url]), progress=False).read_bytes() == PAYLOAD
+    assert loopback_server.hits["/flaky.bin"] == 2
+
+
+def test_slow_server_times_out_then_retry_succeeds(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:
+    url = loopback_server.add("/slow.bin", PAYLOAD, fault="slow", faulty=1)
+    assert data.fetch(dataset([url]), progress=False, timeout_s=1.0).read_bytes() == PAYLOAD
+    assert loopback_server.hits["/slow.bin"] == 2
+
+
+def test_connection_dropped_mid_file_resumes(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:
+    url = loopback_server.add("/drop.bin", PAYLOAD, fault="drop", faulty=1)
+    assert data.fetch(dataset([url]), progress=False).read_bytes() == PAYLOAD
+    assert loopback_server.hits["/drop.bin"] == 2
+
+
+def test_every_url_failing_names_file_urls_and_fix(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:
+    a = loopback_server.add("/a.bin", PAYLOAD, fault="404")
+    b = loopback_server.add("/b.bin", PAYLOAD, fault="500")
+    with pytest.raises(DownloadError) as excinfo:
+        data.fetch(dataset([a, b]), progress=False, retries=1)
+    message = str(excinfo.value)
+    assert "blob.bin" in message and a in message and b in message and "Next step" in message
+    assert cache_files(isolated_dirs / "cache") == []
+
+
+def test_offline_mode_refuses_to_download(isolated_dirs: Path, loopback_server: LoopbackServer,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKSHOP_OFFLINE", "1")
+    with pytest.raises(DownloadError, match="WORKSHOP_OFFLINE"):
+        data.fetch(dataset([loopback_server.add("/x.bin", PAYLOAD)]), progress=False)
+    assert loopback_server.hits["/x.bin"] == 0
+
+
+def _fetch_in_process(urls: list[str], cache: str) -> None:
+    os.environ["WORKSHOP_DATA_DIR"] = cache
+    data.fetch(dataset(urls), progress=False)
+
+
+@pytest.mark.parametrize("processes", [2, 8])
+def test_concurrent_processes_download_once(isolated_dirs: Path, loopback_server: LoopbackServer,
+                                            processes: int) -> None:
+    url = loopback_server.add("/shared.bin", PAYLOAD, delay_s=0.5)
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_fetch_in_process, args=([url], str(isolated_dirs / "cache"))) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert all(worker.exitcode == 0 for worker in workers)
+    assert loopback_server.hits["/shared.bin"] == 1
+    assert (isolated_dirs / "cache" / "testset" / "blob.bin").read_bytes() == PAYLOAD
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _tar_bytes(members: dict[str, bytes], symlink: tuple[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+        if symlink:
+            info = tarfile.TarInfo(symlink[0])
+            info.type, info.linkname = tarfile.SYMTYPE, symlink[1]
+            archive.addfile(info)
+    return buffer.getvalue()
+
+
+def test_zip_is_extracted_into_a_folder(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:
+    body = _zip_bytes({"images/a.txt": b"a", "images/b.txt": b"b"})
+    folder = data.fetch(dataset([loopback_server.add("/ok.zip", body)], body, "set.zip", "zip"), progress=False)
+    assert (folder / "images" / "a.txt").read_bytes() == b"a"
+
+
+@pytest.mark.parametrize(
+    "body, fmt",
+    [
+        (_zip_bytes({"../escape.txt": b"x"}), "zip"),
+        (_zip_bytes({"/abs/escape.txt": b"x"}), "zip"),
+        (_tar_bytes({"ok/../../escape.txt": b"x"}), "tar.gz"),
+        (_tar_bytes({"/etc/escape.txt": b"x"}), "tar.gz"),
+        (_tar_bytes({"ok.txt": b"x"}, symlink=("link", "../../outside")), "tar.gz"),
+    ],
+)
+def test_unsafe_archive_members_are_refused(isolated_dirs: Path, loopback_server: LoopbackServer,
+                                            body: bytes, fmt: str) -> None:
+    name = "set.zip" if fmt == "zip" else "set.tar.gz"
+    ds = dataset([loopback_server.add(f"/bad.{fmt}", body)], body, name, fmt)
+    with pytest.raises(UnsafeArchiveError):
+        data.fetch(ds, progress=False)
+    assert not (isolated_dirs / "escape.txt").exists()
+    assert not (isolated_dirs / "cache" / "testset" / "set").exists()
+
+
+def test_package_file_is_located_and_verified() -> None:
+    path = data.fetch("stardist_dsb2018_nucleus", "img2d.tif")
+    assert path.is_file() and path.stat().st_size == 524544
+
+
+def test_package_source_missing_package_says_make_setup() -> None:
+    raw = {"name": "p", "description": "d", "licence": "l", "citation": "c", "used_by": [1],
+           "files": [{"name": "f.bin", "package": "no_such_package_xyz", "path": "f.bin", "sha256": "0" * 64, "size": 1}]}
+    with pytest.raises(DownloadError, match="make setup"):
+        data.fetch(parse_manifest(raw))

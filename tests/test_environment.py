@@ -1,0 +1,59 @@
+"""One environment: environment.yml, the lock and the human-edited requirements agree; setup is idempotent."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements" / "lock.txt"
+
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            found[re.sub(r"\[.*\]", "", name).strip().lower().replace("_", "-")] = version.strip()
+    return found
+
+
+def test_environment_yml_uses_the_lock_and_python_311() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps
+    pip_section = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
+    assert pip_section == ["-r requirements/lock.txt"], "conda must install exactly the lock, nothing pinned twice"
+    conda_names = {str(d).split("=")[0] for d in deps if isinstance(d, str)}
+    assert {"espeak-ng", "sox", "libsndfile"} <= conda_names, "the speech lab's system packages"
+
+
+def test_lock_pins_every_direct_requirement_to_what_base_in_asks() -> None:
+    locked = pins(LOCK)
+    for line in (ROOT / "requirements" / "base.in").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        name = re.split(r"[<>=\[ ]", line, maxsplit=1)[0].lower().replace("_", "-")
+        assert name in locked, f"{name} is in base.in but not in lock.txt: run `make lock`"
+        if "==" in line and "*" not in line:
+            assert locked[name] == line.split("==")[1].strip(), f"{name}: lock {locked[name]} != base.in {line}"
+    assert locked["numpy"].startswith("1."), "PyTriton 0.7 needs numpy<2"
+    assert "torchvision" not in locked and "timm" not in locked, "they pull a multi-GB CUDA torch"
+
+
+def test_setup_is_idempotent_when_the_lock_is_unchanged() -> None:
+    venv = Path(sys.prefix)
+    assert (venv / ".workshop-lock-sha256").exists(), "tests run from the venv `make setup` created"
+    started = time.perf_counter()
+    proc = subprocess.run(["python3", str(ROOT / "tools" / "setup_env.py"), "--venv", str(venv)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to do" in proc.stdout
+    assert time.perf_counter() - started < 30

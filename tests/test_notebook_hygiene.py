@@ -1,0 +1,86 @@
+"""Lab notebooks follow the conventions in CONTRIBUTING.md: committed clean, with the agreed header and cells."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from workshop_utils import runner
+
+NOTEBOOKS = runner.lab_notebooks()
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_labs_exist_and_are_numbered() -> None:
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "00_environment_check.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path: Path) -> None:
+    for index, cell in enumerate(load(path)["cells"]):
+        if cell["cell_type"] != "code" or "keep_output" in cell.get("metadata", {}).get("tags", []):
+            continue
+        assert not cell.get("outputs") and cell.get("execution_count") is None, (
+            f"{path.name} cell {index} carries outputs or an execution count: run `make strip`"
+        )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_kernelspec_is_python3(path: Path) -> None:
+    assert load(path)["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_header_has_the_agreed_fields(path: Path) -> None:
+    cells = load(path)["cells"]
+    header = source(cells[0])
+    number = path.stem[:2]
+    assert cells[0]["cell_type"] == "markdown"
+    assert re.match(rf"# {number} · \S", header), f"{path.name}: header must start with '# {number} · Title'"
+    assert re.search(r"Teaching: \d+ min · Exercises: \d+ min", header), f"{path.name}: time box missing"
+    for field in ("**Questions**", "**Objectives**", "| smoke", "| cpu", "| gpu"):
+        assert field in header, f"{path.name}: header lacks {field!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_setup_keypoints_cleanup(path: Path) -> None:
+    cells = load(path)["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert "parameters" in code[0].get("metadata", {}).get("tags", []), f"{path.name}: first code cell must be tagged parameters"
+    assert re.search(r'^PROFILE = "auto"', source(code[0]), re.M), f'{path.name}: parameters need PROFILE = "auto"'
+    setup = source(code[1])
+    assert "import workshop_utils as wu" in setup and "print_env()" in setup, f"{path.name}: setup cell"
+    assert f'wu.start_lab("{path.stem}"' in setup, f"{path.name}: setup must call wu.start_lab(\"{path.stem}\", PROFILE)"
+    everything = "\n".join(source(c) for c in code)
+    assert "lab.finish()" in everything, f"{path.name}: results are never written (lab.finish())"
+    assert any(c["cell_type"] == "markdown" and "## Key points" in source(c) for c in cells[-3:]), (
+        f"{path.name}: '## Key points' belongs near the end"
+    )
+    assert cells[-1]["cell_type"] == "code" and "cleanup" in source(cells[-1]).lower(), f"{path.name}: last cell cleans up"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solution_markers_are_closed_and_not_nested(path: Path) -> None:
+    for index, cell in enumerate(load(path)["cells"]):
+        depth = 0
+        for line in source(cell).splitlines():
+            if line.strip() == BEGIN:
+                depth += 1
+                assert depth == 1, f"{path.name} cell {index}: nested {BEGIN}"
+            elif line.strip() == END:
+                depth -= 1
+                assert depth == 0, f"{path.name} cell {index}: {END} without {BEGIN}"
+        assert depth == 0, f"{path.name} cell {index}: {BEGIN} is never closed"
+        if BEGIN in source(cell):
+            assert "wu.check(" in source(cell), f"{path.name} cell {index}: an exercise needs wu.check(...)"

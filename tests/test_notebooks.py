@@ -1,0 +1,24 @@
+"""Execute every lab notebook in the smoke profile, as CI does; a failure names the notebook and the cell."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workshop_utils import paths, runner
+
+NOTEBOOKS = runner.lab_notebooks()
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lab_runs_in_smoke_profile(notebook) -> None:
+    run = runner.run_notebook(notebook, "smoke", out_dir=paths.build_dir() / "executed", cell_timeout_s=600)
+    if not run.ok:
+        pytest.fail(runner.describe_failure(run), pytrace=False)
+    record = json.loads((paths.results_dir() / f"{notebook.stem}.json").read_text())
+    assert record["profile"] == "smoke" and record["passed"] is True
+    assert record["metrics"], f"{notebook.stem} recorded no metrics"
+    budget = runner.SMOKE_BUDGET_S.get(notebook.stem, 90)
+    assert run.wall_s <= budget, f"{notebook.stem} took {run.wall_s:.0f} s in smoke; its budget is {budget:.0f} s"

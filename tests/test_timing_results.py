@@ -1,0 +1,76 @@
+"""Timing helpers and the results record."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workshop_utils import results, timing
+from workshop_utils.errors import LabCheckFailed
+
+
+def test_percentiles_interpolate() -> None:
+    samples = [float(v) for v in range(1, 101)]
+    assert timing.percentile(samples, 50) == pytest.approx(50.5)
+    assert timing.percentile(samples, 99) == pytest.approx(99.01)
+    with pytest.raises(ValueError, match="empty"):
+        timing.percentile([], 50)
+
+
+def test_benchmark_excludes_warmup_and_measures_sleep() -> None:
+    calls = []
+
+    def work() -> None:
+        calls.append(1)
+        time.sleep(0.01)
+
+    result = timing.benchmark(work, warmup=2, iters=5)
+    assert len(calls) == 7 and len(result.samples_ms) == 5
+    assert 9.0 <= result.p50_ms < 60.0
+    assert result.throughput_per_s == pytest.approx(1000.0 / result.p50_ms)
+
+
+def test_compare_interleaves_and_ranks() -> None:
+    order = []
+    fast = lambda: order.append("fast")  # noqa: E731
+    slow = lambda: (order.append("slow"), time.sleep(0.005))  # noqa: E731
+    timings = timing.compare({"fast": fast, "slow": slow}, warmup=0, rounds=4)
+    assert order == ["fast", "slow"] * 4, "rounds must alternate the candidates"
+    assert timings["slow"].p50_ms > timings["fast"].p50_ms
+
+
+def test_benchmark_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="iters"):
+        timing.benchmark(lambda: None, iters=0)
+
+
+def test_results_json_has_the_agreed_shape(isolated_dirs: Path) -> None:
+    lab = results.start_lab("99_demo", "smoke")
+    lab.record(dice=np.float32(0.75), count=np.int64(118), ok=True, name="x", missing=float("nan"))
+    lab.expect("dice above floor", True, "0.75 >= 0.6")
+    path = lab.finish()
+    record = json.loads(path.read_text())
+    assert path == isolated_dirs / "build" / "results" / "99_demo.json"
+    assert set(record) >= {"lab", "profile", "wall_s", "peak_rss_mib", "metrics", "hardware", "versions", "passed"}
+    assert record["metrics"] == {"dice": pytest.approx(0.75), "count": 118, "ok": True, "name": "x", "missing": None}
+    assert record["passed"] is True and record["peak_rss_mib"] > 10
+
+
+def test_failed_expectation_is_written_then_raised(isolated_dirs: Path) -> None:
+    lab = results.start_lab("99_demo", "cpu")
+    lab.expect("loss falls", False, "0.9 -> 1.2")
+    with pytest.raises(LabCheckFailed, match="loss falls"):
+        lab.finish()
+    assert json.loads(lab.path.read_text())["passed"] is False
+
+
+def test_metrics_must_be_flat(isolated_dirs: Path) -> None:
+    lab = results.start_lab("99_demo", "cpu")
+    with pytest.raises(TypeError, match="one named figure per metric"):
+        lab.record(latencies=[1.0, 2.0])
+    with pytest.raises(ValueError, match="resolved profile"):
+        results.start_lab("99_demo", "auto")

@@ -8,7 +8,7 @@ HOST  ?= 127.0.0.1
 PORT  ?= 8888
 STAMP := $(VENV)/.workshop-lock-sha256
 
-.PHONY: help setup lock run test test-unit test-notebooks lab doctor prefetch verify strip clean
+.PHONY: help setup lock run test test-unit test-notebooks lab doctor prefetch verify strip student report clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -49,6 +49,12 @@ verify: $(STAMP) ## check manifests and re-hash cached data
 
 strip: $(STAMP) ## remove outputs and execution counts from notebooks/
 	$(PY) tools/strip_notebooks.py notebooks/*.ipynb
+
+student: $(STAMP) ## attendee copies of the labs in student/ (solutions replaced by stubs)
+	$(PY) -m workshop_utils student
+
+report: $(STAMP) ## build/report.html from build/results/*.json (wall time vs budget, metrics, pass/fail)
+	$(PY) -m workshop_utils report
 
 clean: ## remove build outputs (keeps .venv and the data cache)
 	rm -rf build student .pytest_cache

@@ -1,4 +1,4 @@
-"""Command line: ``python -m workshop_utils {doctor,prefetch,verify,run}``."""
+"""Command line: ``python -m workshop_utils {doctor,prefetch,verify,run,serve}``."""
 
 from __future__ import annotations
 
@@ -50,6 +50,32 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if all(run.ok for run in runs) else 1
 
 
+def _student(args: argparse.Namespace) -> int:
+    from .student import make_student_notebooks
+
+    for name, count in make_student_notebooks(args.out).items():
+        print(f"{name}: {count} exercise(s)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import collect, write_report
+
+    path = write_report()
+    rows = collect()
+    for row in rows:
+        print(f"{row.lab:<32} {row.profile:<5} {row.wall_s:>6.0f} s  {'pass' if row.passed and row.within_budget else 'FAIL'}")
+    print(f"Report: {path}")
+    return 0 if all(r.passed and r.within_budget for r in rows) else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serving import serve_until_interrupted
+
+    return serve_until_interrupted(args.profile, http_port=args.http_port, grpc_port=args.grpc_port,
+                                   metrics_port=args.metrics_port, models=args.models)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workshop_utils", description="Accelerated AI Workshop tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--labs", nargs="*", help="lab prefixes, e.g. 00 01")
     run.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run")
     run.set_defaults(func=_run)
+    stu = sub.add_parser("student", help="write attendee copies of the labs (solutions replaced by stubs)")
+    stu.add_argument("--out", type=Path, default=None, help="folder (default: student/)")
+    stu.set_defaults(func=_student)
+    rep = sub.add_parser("report", help="write build/report.html from build/results/*.json")
+    rep.set_defaults(func=_report)
+    srv = sub.add_parser("serve", help="serve the nuclei model with Triton on 127.0.0.1 until Ctrl-C")
+    srv.add_argument("--profile", default="smoke", help="profile used if the model must be built first")
+    srv.add_argument("--http-port", type=int, default=8000)
+    srv.add_argument("--grpc-port", type=int, default=8001)
+    srv.add_argument("--metrics-port", type=int, default=8002)
+    srv.add_argument("--models", nargs="+", default=["nuclei_unet"], choices=["nuclei_unet", "fixed_cost"])
+    srv.set_defaults(func=_serve)
     return parser
 
 

@@ -1,0 +1,82 @@
+"""Student copies from the tested solutions, and the health report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workshop_utils import report, results, runner, student
+
+NOTEBOOKS = runner.lab_notebooks()
+
+
+def test_solution_regions_become_stubs_at_the_same_indentation() -> None:
+    source = "x = 1\nif x:\n    ### BEGIN SOLUTION\n    y = 2 * x\n    ### END SOLUTION\n    print(y)"
+    assert student.strip_solutions(source) == (
+        "x = 1\nif x:\n    # YOUR CODE HERE\n    raise NotImplementedError()\n    print(y)"
+    )
+
+
+@pytest.mark.parametrize("source, fragment", [
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "nested"),
+    ("a = 1\n### END SOLUTION", "without a matching"),
+    ("### BEGIN SOLUTION\na = 1", "never closed"),
+])
+def test_bad_markers_are_reported(source: str, fragment: str) -> None:
+    with pytest.raises(student.MarkerError, match=fragment):
+        student.strip_solutions(source)
+
+
+def test_student_copies_hold_no_solution_text_and_no_outputs(tmp_path: Path) -> None:
+    counts = student.make_student_notebooks(tmp_path)
+    assert set(counts) == {nb.name for nb in NOTEBOOKS}
+    for notebook in NOTEBOOKS:
+        solution = nbformat.read(notebook, as_version=4)
+        copy = nbformat.read(tmp_path / notebook.name, as_version=4)
+        assert len(copy.cells) == len(solution.cells)
+        for original, stubbed in zip(solution.cells, copy.cells):
+            assert student.BEGIN not in stubbed.source and student.END not in stubbed.source
+            if student.BEGIN in original.source:
+                hidden = original.source.split(student.BEGIN)[1].split(student.END)[0].strip()
+                for line in hidden.splitlines():
+                    assert line.strip() not in stubbed.source, f"{notebook.name}: solution line {line!r} leaked"
+                assert "raise NotImplementedError()" in stubbed.source
+            if stubbed.cell_type == "code":
+                assert not stubbed.outputs and stubbed.execution_count is None
+    assert counts["00_environment_check.ipynb"] >= 1
+
+
+@pytest.mark.notebook
+def test_student_copy_stops_at_the_first_exercise(tmp_path: Path) -> None:
+    copy = tmp_path / "00_environment_check.ipynb"
+    student.student_notebook(NOTEBOOKS[0], copy)
+    run = runner.run_notebook(copy, "smoke", out_dir=tmp_path / "executed")
+    assert not run.ok and run.error and run.error.startswith("NotImplementedError")
+    executed = nbformat.read(tmp_path / "executed" / copy.name, as_version=4)
+    failing = [c for c in executed.cells if c.cell_type == "code" and any(o.get("ename") == "NotImplementedError" for o in c.outputs)]
+    assert len(failing) == 1 and "# YOUR CODE HERE" in failing[0].source
+
+
+def test_declared_minutes_are_read_from_each_header() -> None:
+    for notebook in NOTEBOOKS:
+        minutes = report.declared_minutes(notebook)
+        assert minutes and minutes[0] > 0, f"{notebook.name}: no 'Teaching: N min · Exercises: M min'"
+
+
+def test_report_flags_failures_and_budget_overruns(isolated_dirs: Path) -> None:
+    ok = results.start_lab("00_environment_check", "smoke")
+    ok.record(matmul_gflops=10.0)
+    ok.finish()
+    slow = results.start_lab("99_slow", "smoke")
+    slow.finish()
+    record = json.loads(slow.path.read_text())
+    record["wall_s"], record["passed"] = 5000.0, False
+    slow.path.write_text(json.dumps(record))
+    page = report.write_report().read_text()
+    assert "00_environment_check" in page and "matmul_gflops = 10" in page
+    assert "FAIL" in page and "data:image/png;base64," in page
+    rows = {row.lab: row for row in report.collect()}
+    assert rows["00_environment_check"].within_budget and not rows["99_slow"].passed

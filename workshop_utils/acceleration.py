@@ -1,0 +1,231 @@
+"""Export the nuclei model to ONNX, run it with ONNX Runtime (FP32 and INT8) and, where present, TensorRT.
+
+The ONNX contract labs 03 and 06 rely on: input ``image`` float32 (N, 1, T, T) with a dynamic batch axis N,
+output ``logits`` float32 (N, C, T, T); the nuclei config (tile size, normalisation, post-processing) is stored
+as JSON in the model's metadata under ``workshop.nuclei_config``.
+
+TensorRT is optional: every function that needs it checks :func:`tensorrt_status` first and the CPU machines
+(where it cannot be installed) get a one-sentence reason plus the ``trtexec`` command that would build the engine.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from . import paths
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "logits"
+ONNX_NAME = "nuclei_unet.onnx"
+CONFIG_KEY = "workshop.nuclei_config"
+TENSORRT_MISSING = (
+    "TensorRT is not installed here: its pip package downloads from NVIDIA's servers and needs a CUDA GPU, so it "
+    "cannot run on this CPU-only machine; the lab measures ONNX Runtime instead."
+)
+
+
+def export_onnx(network: torch.nn.Module, path: Path, tile_px: int, *, in_channels: int = 1,
+                metadata: dict[str, Any] | None = None, max_batch: int = 64) -> Path:
+    """Export ``network`` with torch's dynamo exporter (onnxscript) and a dynamic batch axis; checks the graph."""
+    import onnx
+
+    network = network.eval().cpu()
+    example = torch.zeros(2, in_channels, tile_px, tile_px)
+    batch = torch.export.Dim("batch", min=1, max=max_batch)
+    first_arg = next(iter(inspect.signature(network.forward).parameters))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes are noise here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(network, (example,), str(path), dynamo=True, input_names=[INPUT_NAME],
+                          output_names=[OUTPUT_NAME], dynamic_shapes={first_arg: {0: batch}}, optimize=True,
+                          verbose=False)
+    model = onnx.load(str(path))
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def describe_onnx(path: Path) -> dict[str, Any]:
+    """Inputs, outputs (name, shape with symbolic axes, dtype), opset and the most common operators of a graph."""
+    import onnx
+    from collections import Counter
+
+    model = onnx.load(str(path))
+
+    def tensors(values: Any) -> list[dict[str, Any]]:
+        rows = []
+        for value in values:
+            dims = [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+            rows.append({"name": value.name, "shape": dims,
+                         "dtype": onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).name})
+        return rows
+
+    ops = Counter(node.op_type for node in model.graph.node)
+    return {"inputs": tensors(model.graph.input), "outputs": tensors(model.graph.output),
+            "opset": max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+            "nodes": len(model.graph.node), "top_ops": dict(ops.most_common(8)),
+            "metadata": {p.key: p.value for p in model.metadata_props}, "size_mb": path.stat().st_size / 1e6}
+
+
+def ort_session(path: Path, *, optimize: bool = True, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session; ``optimize=False`` turns graph optimisations (fusions, folding) off."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OrtPredictor:
+    """``predictor(batch)`` for ``segment_nuclei``: float32 (N, 1, T, T) numpy -> logits via ONNX Runtime."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+class _Calibration:
+    """ONNX Runtime calibration reader over float32 (N, 1, T, T) batches."""
+
+    def __init__(self, batches: Iterable[np.ndarray]) -> None:
+        self._batches: Iterator[np.ndarray] = iter(list(batches))
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
+
+    def rewind(self) -> None:  # some ORT versions call it
+        pass
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, calibration: Iterable[np.ndarray]) -> Path:
+    """Static INT8 quantisation (QDQ, per-channel weights) calibrated on real tiles; the QDQ graph also feeds TensorRT."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = int8_path.with_name(int8_path.stem + "_prep.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(int8_path), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    prepared.unlink(missing_ok=True)
+    return int8_path
+
+
+def tensorrt_status() -> tuple[bool, str]:
+    """(available, message): TensorRT needs both its Python package and a CUDA GPU that torch can use."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return False, TENSORRT_MISSING
+    if not torch.cuda.is_available():
+        return False, "TensorRT is installed but no CUDA GPU is usable by torch here, so engines cannot be built or run."
+    import tensorrt
+
+    return True, f"TensorRT {tensorrt.__version__} on {torch.cuda.get_device_name(0)}"
+
+
+def trtexec_command(onnx_path: Path, precision: str = "fp16", tile_px: int = 256, max_batch: int = 16) -> str:
+    """The ``trtexec`` line that builds the same engine on a GPU machine (NGC containers ship trtexec)."""
+    flag = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --fp16"}[precision]
+    shapes = (f"--minShapes={INPUT_NAME}:1x1x{tile_px}x{tile_px} --optShapes={INPUT_NAME}:8x1x{tile_px}x{tile_px} "
+              f"--maxShapes={INPUT_NAME}:{max_batch}x1x{tile_px}x{tile_px}")
+    engine = Path(onnx_path).with_suffix(f".{precision}.plan").name
+    return f"trtexec --onnx={onnx_path} {shapes}{flag} --saveEngine=build/artifacts/{engine}"
+
+
+def build_trt_engine(onnx_path: Path, engine_path: Path, precision: str = "fp16", tile_px: int = 256,
+                     max_batch: int = 16, workspace_gib: float = 4.0) -> Path:
+    """Build a serialized TensorRT engine (fp32, fp16, or int8 from a QDQ graph) with a batch range 1..max_batch."""
+    available, message = tensorrt_status()
+    if not available:
+        raise RuntimeError(f"{message} Command for a GPU machine: {trtexec_command(onnx_path, precision, tile_px, max_batch)}")
+    import tensorrt as trt
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(Path(onnx_path).read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * 2**30))
+    if precision in ("fp16", "int8"):
+        config.set_flag(trt.BuilderFlag.FP16)
+    if precision == "int8":
+        config.set_flag(trt.BuilderFlag.INT8)
+    profile = builder.create_optimization_profile()
+    shape = lambda n: (n, 1, tile_px, tile_px)  # noqa: E731
+    profile.set_shape(INPUT_NAME, shape(1), shape(min(8, max_batch)), shape(max_batch))
+    config.add_optimization_profile(profile)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"TensorRT failed to build a {precision} engine from {onnx_path}; see the log above.")
+    engine_path.write_bytes(bytes(serialized))
+    return engine_path
+
+
+class TrtPredictor:
+    """Run a TensorRT engine on CUDA torch tensors; ``predictor(batch)`` returns logits as a CUDA tensor."""
+
+    def __init__(self, engine_path: Path) -> None:
+        import tensorrt as trt
+
+        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = self._runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        self.context = self.engine.create_execution_context()
+
+    def __call__(self, batch: Any) -> torch.Tensor:
+        x = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(batch))
+        x = x.to("cuda", torch.float32).contiguous()
+        self.context.set_input_shape(INPUT_NAME, tuple(x.shape))
+        out = torch.empty(tuple(self.context.get_tensor_shape(OUTPUT_NAME)), device="cuda", dtype=torch.float32)
+        self.context.set_tensor_address(INPUT_NAME, x.data_ptr())
+        self.context.set_tensor_address(OUTPUT_NAME, out.data_ptr())
+        self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream)
+        return out
+
+
+def read_nuclei_config(onnx_path: Path) -> dict[str, Any]:
+    """The nuclei config stored in an exported model's metadata."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    for prop in model.metadata_props:
+        if prop.key == CONFIG_KEY:
+            return json.loads(prop.value)
+    raise KeyError(f"{onnx_path} has no {CONFIG_KEY} metadata: export it with workshop_utils.acceleration.export_onnx.")
+
+
+def ensure_nuclei_onnx(profile: str = "smoke", path: Path | None = None) -> Path:
+    """``build/artifacts/nuclei_unet.onnx``, exported from lab 01's model (trained first when missing) if absent or stale."""
+    from .nuclei import ensure_nuclei_model, load_nuclei_model
+
+    target = path or paths.artifacts_dir() / ONNX_NAME
+    weights = ensure_nuclei_model(profile)
+    if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
+        return target
+    model = load_nuclei_model(weights)
+    cfg = model.config
+    return export_onnx(model.network, target, cfg.tile_px, in_channels=cfg.in_channels,
+                       metadata={CONFIG_KEY: cfg.to_dict()})

@@ -8,7 +8,7 @@ HOST  ?= 127.0.0.1
 PORT  ?= 8888
 STAMP := $(VENV)/.workshop-lock-sha256
 
-.PHONY: help setup lock run test test-unit test-notebooks lab doctor prefetch verify strip student report clean
+.PHONY: help setup lock run test test-unit test-notebooks lab doctor prefetch verify strip student report slides clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -55,6 +55,9 @@ student: $(STAMP) ## attendee copies of the labs in student/ (solutions replaced
 
 report: $(STAMP) ## build/report.html from build/results/*.json (wall time vs budget, metrics, pass/fail)
 	$(PY) -m workshop_utils report
+
+slides: $(STAMP) ## offline slide decks (reveal.js bundled) in build/slides/
+	$(PY) -m workshop_utils slides
 
 clean: ## remove build outputs (keeps .venv and the data cache)
 	rm -rf build student .pytest_cache

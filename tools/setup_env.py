@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 REQ = ROOT / "requirements"
 LOCK, BASE, NODEPS = REQ / "lock.txt", REQ / "base.in", REQ / "nodeps.txt"
 STAMP_NAME = ".workshop-lock-sha256"
-SYSTEM_PACKAGES = {"espeak-ng": "espeak-ng", "sox": "sox", "libsndfile1": None}  # deb -> command to probe
+# Debian package -> command that proves it is installed (None: ask dpkg). espeak-ng, sox and libsndfile1 make and
+# read the speech lab's audio; chromium tests that the slides open offline.
+SYSTEM_PACKAGES = {"espeak-ng": "espeak-ng", "sox": "sox", "libsndfile1": None, "chromium": "chromium"}
 MIN_PYTHON = (3, 10)
 
 
@@ -70,7 +72,7 @@ def lock_lines(skip_torch: bool) -> list[str]:
 
 
 def install_system_packages() -> None:
-    """Install the speech lab's Debian packages when missing and we may (root with apt-get)."""
+    """Install the labs' Debian packages when missing and we may (root with apt-get)."""
     missing = [deb for deb, cmd in SYSTEM_PACKAGES.items() if (shutil.which(cmd) is None if cmd else not _has_lib(deb))]
     if not missing:
         return
@@ -79,7 +81,7 @@ def install_system_packages() -> None:
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-qq"], env=env)
-    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env, stdout=subprocess.DEVNULL)
 
 
 def _has_lib(deb: str) -> bool:

@@ -76,6 +76,14 @@ def _serve(args: argparse.Namespace) -> int:
                                    metrics_port=args.metrics_port, models=args.models)
 
 
+def _slides(args: argparse.Namespace) -> int:
+    from .slides import build_slides
+
+    decks = build_slides()
+    print(f"{len(decks)} deck(s) in {decks[0].parent if decks else 'build/slides'}: open index.html from file://")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workshop_utils", description="Accelerated AI Workshop tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     stu = sub.add_parser("student", help="write attendee copies of the labs (solutions replaced by stubs)")
     stu.add_argument("--out", type=Path, default=None, help="folder (default: student/)")
     stu.set_defaults(func=_student)
+    sli = sub.add_parser("slides", help="build offline reveal.js decks into build/slides/")
+    sli.set_defaults(func=_slides)
     rep = sub.add_parser("report", help="write build/report.html from build/results/*.json")
     rep.set_defaults(func=_report)
     srv = sub.add_parser("serve", help="serve the nuclei model with Triton on 127.0.0.1 until Ctrl-C")

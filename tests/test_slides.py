@@ -1,0 +1,72 @@
+"""Slides open from file:// with no network: reveal.js initialises and the page requests nothing remote."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from workshop_utils import slides
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and os.environ.get("CI") != "true",
+    reason="Debian's chromium is not installed (make setup installs it as root); CI always runs this test",
+)
+
+
+def load_in_chromium(page: Path, workdir: Path) -> tuple[str, list[str]]:
+    """The DOM after scripts ran, and the URLs the page itself asked for (browser housekeeping excluded)."""
+    assert CHROMIUM, "chromium is missing: run `make setup` as root, or apt-get install chromium"
+    netlog = workdir / "net.json"
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--proxy-server=127.0.0.1:9",  # anything that tries the network dies on loopback, never leaves
+         f"--user-data-dir={workdir / 'profile'}", f"--log-net-log={netlog}", "--virtual-time-budget=3000",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    events = json.loads(netlog.read_text())["events"]
+    # Requests the page made carry its (opaque, "null") origin; Chromium's own carry "not an origin".
+    page_requests = sorted({
+        e["params"]["url"] for e in events
+        if "url" in e.get("params", {}) and e["params"].get("initiator", "not an origin") != "not an origin"
+        and e["params"]["url"].startswith(("http:", "https:"))
+    })
+    return proc.stdout, page_requests
+
+
+def test_every_lab_has_a_deck() -> None:
+    decks = {p.stem for p in (Path(__file__).parents[1] / "slides").glob("[0-9][0-9]_*.md")}
+    notebooks = {p.stem for p in (Path(__file__).parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    assert notebooks <= decks, f"labs without a deck: {sorted(notebooks - decks)}"
+
+
+def test_built_decks_reference_only_local_files(tmp_path: Path) -> None:
+    decks = slides.build_slides(tmp_path)
+    assert decks and (tmp_path / "reveal" / "dist" / "reveal.js").is_file()
+    for deck in decks:
+        text = deck.read_text()
+        assert "src=\"http" not in text and "href=\"http" not in text, f"{deck.name} links to the network"
+
+
+@needs_chromium
+def test_deck_initialises_reveal_offline(tmp_path: Path) -> None:
+    (deck, *_) = slides.build_slides(tmp_path / "slides")
+    dom, requests = load_in_chromium(deck, tmp_path)
+    assert "reveal" in dom and " ready" in dom, "reveal.js did not initialise (no 'ready' class on .reveal)"
+    assert dom.count("<section") >= 3, "the Markdown plugin did not split the deck into slides"
+    assert requests == [], f"the deck asked the network for {requests}"
+
+
+@needs_chromium
+def test_the_request_detector_catches_a_cdn_link(tmp_path: Path) -> None:
+    page = tmp_path / "cdn.html"
+    page.write_text('<html><script src="https://cdn.jsdelivr.net/npm/reveal.js/dist/reveal.js"></script></html>')
+    _, requests = load_in_chromium(page, tmp_path)
+    assert requests == ["https://cdn.jsdelivr.net/npm/reveal.js/dist/reveal.js"]

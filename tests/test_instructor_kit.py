@@ -80,3 +80,17 @@ def test_report_flags_failures_and_budget_overruns(isolated_dirs: Path) -> None:
     assert "FAIL" in page and "data:image/png;base64," in page
     rows = {row.lab: row for row in report.collect()}
     assert rows["00_environment_check"].within_budget and not rows["99_slow"].passed
+
+
+def test_troubleshooting_is_keyed_by_the_literal_errors_and_linked_from_the_doctor() -> None:
+    from workshop_utils import doctor
+
+    text = (Path(__file__).parents[1] / "docs" / "troubleshooting.md").read_text()
+    for literal in ("CUDA out of memory", "CUDA driver version is insufficient", "Address already in use",
+                    "Checksum mismatch", "_recursion_count", "LocalEntryNotFoundError", "pyarrow requires NumPy 2.0"):
+        assert f"### `{literal}" in text or f"`{literal}" in text, f"troubleshooting.md lacks an entry for {literal!r}"
+    report = {"hardware": {"cpu": {"model": "x", "cores": 2, "memory_total_mib": 1024}, "gpus": [],
+                           "torch_cuda": {"torch": "2", "built_with_cuda": None, "cuda_available": False}},
+              "tritonserver_binary": None, "profile": {"profile": "cpu", "reason": "no GPU found"},
+              "imports": [], "labs": {}, "data": []}
+    assert "docs/troubleshooting.md" in doctor.render(report)

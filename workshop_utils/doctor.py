@@ -120,7 +120,8 @@ def render(report: dict[str, Any]) -> str:
         out.append(f"  {'cached ' if item['present'] else 'absent '} {item['dataset']}/{item['file']} ({item['size'] / 1e6:.1f} MB)")
     problems = [c for c in report["imports"] if not c["ok"] and c["name"] not in OPTIONAL]
     if problems:
-        out.append("Some libraries do not import: run `make setup`; see docs/troubleshooting.md for each error.")
+        out.append("Some libraries do not import: run `make setup`.")
+    out.append(f"Help     {hardware.TROUBLESHOOTING} lists the errors attendees meet, by their literal text, with fixes.")
     return "\n".join(out)
 
 

@@ -54,7 +54,8 @@ def export_onnx(network: torch.nn.Module, path: Path, tile_px: int, *, in_channe
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
     onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    onnx.save(model, str(path))  # one self-contained file: the exporter's external weights are folded back in
+    Path(str(path) + ".data").unlink(missing_ok=True)
     return path
 
 

@@ -222,11 +222,14 @@ def ensure_nuclei_onnx(profile: str = "smoke", path: Path | None = None) -> Path
     """``build/artifacts/nuclei_unet.onnx``, exported from lab 01's model (trained first when missing) if absent or stale."""
     from .nuclei import ensure_nuclei_model, load_nuclei_model
 
+    from filelock import FileLock
+
     target = path or paths.artifacts_dir() / ONNX_NAME
     weights = ensure_nuclei_model(profile)
-    if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
-        return target
-    model = load_nuclei_model(weights)
-    cfg = model.config
-    return export_onnx(model.network, target, cfg.tile_px, in_channels=cfg.in_channels,
-                       metadata={CONFIG_KEY: cfg.to_dict()})
+    with FileLock(str(target) + ".lock"):  # two labs (or a lab and a server) may ask at once: export once
+        if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
+            return target
+        model = load_nuclei_model(weights)
+        cfg = model.config
+        return export_onnx(model.network, target, cfg.tile_px, in_channels=cfg.in_channels,
+                           metadata={CONFIG_KEY: cfg.to_dict()})

@@ -43,19 +43,21 @@ def export_onnx(network: torch.nn.Module, path: Path, tile_px: int, *, in_channe
     batch = torch.export.Dim("batch", min=1, max=max_batch)
     first_arg = next(iter(inspect.signature(network.forward).parameters))
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.onnx")  # readers never see a half-written model
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes are noise here
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(network, (example,), str(path), dynamo=True, input_names=[INPUT_NAME],
+        torch.onnx.export(network, (example,), str(partial), dynamo=True, input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], dynamic_shapes={first_arg: {0: batch}}, optimize=True,
                           verbose=False)
-    model = onnx.load(str(path))
+    model = onnx.load(str(partial))
     for key, value in (metadata or {}).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
     onnx.checker.check_model(model)
-    onnx.save(model, str(path))  # one self-contained file: the exporter's external weights are folded back in
-    Path(str(path) + ".data").unlink(missing_ok=True)
+    onnx.save(model, str(partial))  # one self-contained file: the exporter's external weights are folded back in
+    Path(str(partial) + ".data").unlink(missing_ok=True)
+    partial.replace(path)
     return path
 
 

@@ -1,0 +1,60 @@
+"""Lab 04's exercise: word error rate, the edit distance between word sequences over the reference length."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from . import exercise
+
+# (reference, hypothesis, WER): substitutions, deletions, insertions and an empty hypothesis.
+CASES: list[tuple[str, str, float]] = [
+    ("well b three forty two nuclei", "well b three forty two nuclei", 0.0),
+    ("well b three forty two nuclei", "well d three forty two nuclei", 1 / 6),
+    ("well b three forty two nuclei", "well b three forty nuclei", 1 / 6),
+    ("well b three mitosis", "well b three three mitosis", 1 / 4),
+    ("two in metaphase", "two in meta phase", 2 / 3),
+    ("apoptosis in well c one", "", 1.0),
+    ("well a one", "well a one two in late telophase", 4 / 3),
+]
+
+
+def reference_wer(reference: str, hypothesis: str) -> float:
+    """Levenshtein distance over words (substitutions + deletions + insertions) divided by reference words."""
+    ref, hyp = reference.split(), hypothesis.split()
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        previous, row[0] = row[0], i
+        for j, h in enumerate(hyp, start=1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
+    return row[len(hyp)] / max(1, len(ref))
+
+
+def _positional(reference: str, hypothesis: str) -> float:
+    ref, hyp = reference.split(), hypothesis.split()
+    wrong = sum(r != h for r, h in zip(ref, hyp)) + abs(len(ref) - len(hyp))
+    return wrong / max(1, len(ref))
+
+
+@exercise("04-wer", "WER = (substitutions + deletions + insertions) / reference words; it can exceed 1.")
+def word_error_rate_function(value: Any) -> str | None:
+    """``value`` is a function ``wer(reference, hypothesis) -> float``; it must match the edit-distance WER."""
+    if not callable(value):
+        return "pass the function itself (wer), not the result of calling it."
+    fn: Callable[[str, str], float] = value
+    for reference, hypothesis, expected in CASES:
+        got = float(fn(reference, hypothesis))
+        if abs(got - expected) <= 1e-9:
+            continue
+        case = f"wer({reference!r}, {hypothesis!r}) gave {got:.3f}, expected {expected:.3f}"
+        hyp_words = len(hypothesis.split())
+        if hyp_words and abs(got - expected * len(reference.split()) / hyp_words) <= 1e-9:
+            return f"{case}: divide by the number of reference words, not hypothesis words."
+        if abs(got - _positional(reference, hypothesis)) <= 1e-9:
+            return (f"{case}: comparing words position by position counts one insertion as many substitutions; "
+                    "align the sequences with an edit distance (dynamic programming) instead.")
+        if abs(got - expected * len(reference.split())) <= 1e-9:
+            return f"{case}: that is the number of edits; divide it by the number of reference words."
+        if expected > 1.0 and abs(got - 1.0) <= 1e-9:
+            return f"{case}: do not cap WER at 1; insertions can push it above 1."
+        return f"{case}: count substitutions, deletions and insertions of words (split on spaces)."
+    return None

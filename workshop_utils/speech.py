@@ -1,0 +1,242 @@
+"""Spoken lab notes: a cell-biology grammar, espeak-ng + sox synthesis to 16 kHz mono WAV, NeMo manifests.
+
+Each clip is cached under ``build/speech/clips`` by a hash of (text, voice, speed, pitch), so a rerun reuses
+it. Training and held-out clips use disjoint voices, so the test measures speakers the model never heard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import subprocess
+import wave
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from . import paths
+from .errors import HardwareRequirementError, WorkshopError
+
+SAMPLE_RATE_HZ = 16_000
+LABELS: list[str] = list(" abcdefghijklmnopqrstuvwxyz'")  # the character vocabulary of the CTC model
+
+ROWS = list("abcdefgh")  # 96-well plate rows, spoken as letters ("bee")
+_UNITS = "zero one two three four five six seven eight nine".split()
+_TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+PHASES = ["prophase", "metaphase", "anaphase", "telophase", "interphase"]
+PHENOTYPES = ["mitosis", "apoptosis", "necrosis", "blebbing", "normal"]
+OBJECTS = ["nuclei", "cells"]
+
+
+def number_words(n: int) -> str:
+    """Spell 0-99 the way it is spoken: 42 -> 'forty two'."""
+    if not 0 <= n <= 99:
+        raise ValueError(f"number_words() covers 0-99 (well columns and counts); got n={n}.")
+    if n < 10:
+        return _UNITS[n]
+    if n < 20:
+        return _TEENS[n - 10]
+    tens, units = divmod(n, 10)
+    return _TENS[tens - 2] + ("" if units == 0 else " " + _UNITS[units])
+
+
+def lab_note(rng: random.Random, extra_words: Sequence[str] = ()) -> str:
+    """One dictated note, lower-case words only: 'well b three forty two nuclei two in metaphase'."""
+    well = f"well {rng.choice(ROWS)} {number_words(rng.randint(1, 12))}"
+    kind = rng.randrange(4)
+    if kind == 0:
+        count, objects = number_words(rng.randint(0, 99)), rng.choice(OBJECTS)  # draw order fixes the corpus
+        text = f"{well} {count} {objects} {number_words(rng.randint(0, 9))} in {rng.choice(PHASES)}"
+    elif kind == 1:
+        text = f"{well} {rng.choice(PHENOTYPES)}"
+    elif kind == 2:
+        text = f"{rng.choice(PHENOTYPES)} in {well}"
+    else:
+        text = f"{well} {number_words(rng.randint(0, 99))} {rng.choice(OBJECTS)}"
+    if extra_words:
+        text = f"{text} {rng.choice(list(extra_words))}"
+    return text
+
+
+def lab_notes(n: int, seed: int = 0, extra_words: Sequence[str] = ()) -> list[str]:
+    """``n`` dictated notes from a seeded generator (the same seed gives the same notes)."""
+    for word in extra_words:
+        bad = sorted(set(word) - set(LABELS) - {" "})
+        if bad:
+            raise ValueError(f"Word {word!r} has characters {bad} outside the model's vocabulary (a-z, space, ').")
+    rng = random.Random(seed)
+    return [lab_note(rng, extra_words) for _ in range(n)]
+
+
+@dataclass(frozen=True)
+class Voice:
+    """An espeak-ng voice: language+variant, speed in words per minute, pitch 0-99."""
+
+    name: str
+    speed_wpm: int = 160
+    pitch: int = 50
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}@{self.speed_wpm}wpm/p{self.pitch}"
+
+
+TRAIN_VOICES: tuple[Voice, ...] = tuple(
+    Voice(f"{lang}+{variant}", speed, pitch)
+    for lang, variant, speed, pitch in [
+        ("en-us", "m1", 150, 45), ("en-us", "f2", 170, 60), ("en-gb", "m3", 160, 40), ("en-gb", "f1", 140, 65),
+        ("en-gb-x-rp", "m4", 175, 50), ("en-029", "f3", 155, 55), ("en-gb-x-gbcwmd", "m7", 165, 35),
+        ("en-us", "klatt", 160, 50), ("en-gb", "f4", 180, 70), ("en-us", "m6", 145, 30),
+    ]
+)
+HELDOUT_VOICES: tuple[Voice, ...] = (
+    Voice("en-us-nyc+m2", 160, 48), Voice("en-gb-scotland+f5", 150, 58), Voice("en-gb-x-gbclan+m5", 170, 42),
+)
+
+
+def require_tools() -> None:
+    """Raise a clear error if espeak-ng or sox is not on PATH."""
+    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+    if missing:
+        raise HardwareRequirementError(
+            f"Speech synthesis needs {' and '.join(missing)} on PATH (missing={missing}). They are Debian packages "
+            "the lab uses to speak its lab notes. Next step: `sudo apt-get install espeak-ng sox libsndfile1` "
+            "(or run `make setup` as root), then rerun this cell."
+        )
+
+
+def clip_path(text: str, voice: Voice, folder: Path) -> Path:
+    """The cache path of one clip: a hash of what is spoken and how."""
+    key = hashlib.sha256(f"{text}|{voice.tag}|{SAMPLE_RATE_HZ}".encode()).hexdigest()[:20]
+    return folder / f"{key}.wav"
+
+
+def synthesize(text: str, voice: Voice, target: Path) -> Path:
+    """Speak ``text`` with espeak-ng and convert it with sox to 16 kHz mono 16-bit WAV at ``target`` (cached)."""
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{random.getrandbits(32):08x}.part.wav")
+    speak = ["espeak-ng", "-v", voice.name, "-s", str(voice.speed_wpm), "-p", str(voice.pitch), "--stdout", text]
+    convert = ["sox", "-t", "wav", "-", "-r", str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16", str(partial)]
+    try:
+        raw = subprocess.run(speak, check=True, capture_output=True, timeout=60).stdout
+        subprocess.run(convert, input=raw, check=True, capture_output=True, timeout=60)
+    except subprocess.CalledProcessError as exc:
+        partial.unlink(missing_ok=True)
+        raise WorkshopError(
+            f"Synthesis failed: command={exc.cmd[0]} voice={voice.tag} text={text!r} rc={exc.returncode}: "
+            f"{exc.stderr.decode(errors='replace').strip()[:300]}. Likely cause: an unknown espeak-ng voice or "
+            "variant. Next step: `espeak-ng --voices=en` lists the voices installed here."
+        ) from exc
+    partial.replace(target)  # atomic: the final name never holds a half-written clip
+    return target
+
+
+def duration_s(path: Path) -> float:
+    """Length of a PCM WAV file in seconds."""
+    with wave.open(str(path), "rb") as handle:
+        return handle.getnframes() / handle.getframerate()
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One manifest line: where the audio is, how long it is, what is said, and by which voice."""
+
+    audio_filepath: str
+    duration: float
+    text: str
+    voice: str
+
+
+def synthesize_clips(texts: Sequence[str], voices: Sequence[Voice], folder: Path, workers: int = 4) -> list[Clip]:
+    """Speak each text with the next voice in turn, in parallel subprocesses; cached clips are reused."""
+    require_tools()
+    jobs = [(text, voices[i % len(voices)]) for i, text in enumerate(texts)]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # threads only wait on espeak-ng/sox processes
+        files = list(pool.map(lambda job: synthesize(job[0], job[1], clip_path(job[0], job[1], folder)), jobs))
+    return [Clip(str(f), round(duration_s(f), 3), t, v.tag) for f, (t, v) in zip(files, jobs)]
+
+
+def write_manifest(clips: Iterable[Clip], target: Path) -> Path:
+    """Write a NeMo manifest: one JSON object per line with audio_filepath, duration and text."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"audio_filepath": c.audio_filepath, "duration": c.duration, "text": c.text,
+                         "voice": c.voice}) for c in clips]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def read_manifest(path: Path) -> list[Clip]:
+    """Read a NeMo manifest written by :func:`write_manifest`."""
+    clips = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            clips.append(Clip(item["audio_filepath"], float(item["duration"]), item["text"], item.get("voice", "")))
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise WorkshopError(
+                f"Bad manifest line: file={path} line={number}: {exc}. Each line must be JSON with audio_filepath, "
+                "duration and text. Next step: delete the file and rebuild the corpus with wu.build_corpus()."
+            ) from exc
+    return clips
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Train and held-out manifests of one synthesised corpus."""
+
+    train_manifest: Path
+    test_manifest: Path
+    train: list[Clip]
+    test: list[Clip]
+
+    @property
+    def hours(self) -> float:
+        return sum(c.duration for c in self.train + self.test) / 3600
+
+
+def build_corpus(n_train: int, n_test: int, *, seed: int = 0, extra_words: Sequence[str] = (),
+                 name: str = "lab_notes", workers: int = 4) -> Corpus:
+    """Synthesise (or reuse) a corpus under ``build/speech``: training voices for train, held-out voices for test."""
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"build_corpus() needs n_train >= 1 and n_test >= 1; got n_train={n_train}, n_test={n_test}.")
+    root = paths.build_dir() / "speech"
+    folder = root / "clips"
+    train = synthesize_clips(lab_notes(n_train, seed, extra_words), TRAIN_VOICES, folder, workers)
+    test = synthesize_clips(lab_notes(n_test, seed + 10_000, extra_words), HELDOUT_VOICES, folder, workers)
+    tag = f"{name}_s{seed}_{n_train}_{n_test}"
+    return Corpus(write_manifest(train, root / f"{tag}_train.json"), write_manifest(test, root / f"{tag}_test.json"),
+                  train, test)
+
+
+def espeak_version() -> str:
+    """The installed espeak-ng version line, or 'unknown'."""
+    try:
+        out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    line = out.strip().splitlines()[0] if out.strip() else "unknown"
+    return line.split("  Data at")[0].replace("text-to-speech: ", "")
+
+
+def describe_corpus(corpus: Corpus) -> str:
+    """Where the corpus comes from, its licence and its size, in a few lines."""
+    train_voices = sorted({c.voice for c in corpus.train})
+    test_voices = sorted({c.voice for c in corpus.test})
+    return "\n".join([
+        "lab-notes speech corpus (synthesised here, nothing downloaded)",
+        f"  source:  workshop_utils.speech grammar + {espeak_version()} + sox, 16 kHz mono WAV",
+        "  licence: generated audio, no third-party recordings (espeak-ng is GPL-3.0; its output is unrestricted)",
+        f"  train:   {len(corpus.train)} clips, {sum(c.duration for c in corpus.train) / 60:.1f} min, "
+        f"{len(train_voices)} voices",
+        f"  test:    {len(corpus.test)} clips, {sum(c.duration for c in corpus.test) / 60:.1f} min, "
+        f"{len(test_voices)} held-out voices: {', '.join(test_voices)}",
+        f"  manifests: {corpus.train_manifest.name}, {corpus.test_manifest.name} in {corpus.train_manifest.parent}",
+    ])

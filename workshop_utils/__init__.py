@@ -83,3 +83,7 @@ __all__ = [
     "sha256_of",
     "start_lab",
 ]
+register_lazy("serving", "serve_models", "serve_side_by_side", "running_servers", "stop_all_servers", "leftover_workspaces", "run_load", "sweep", "plot_sweep", "read_metrics", "batching_summary", "write_model_repository", "config_pbtxt", "onnx_io", "repository_models")
+register_lazy("asr", "transcribe", "ensure_asr_model")
+register_lazy("nuclei", "NucleiConfig", "NucleiModel", "NORMALISATION", "ensure_nuclei_model", "load_nuclei_model", "save_nuclei_model", "segment_nuclei", "preprocess", "predict_logits", "postprocess", "count_nuclei", "dice", "nuclei_preset")
+register_lazy("multimodal", "classify_cells", "ensure_cell_clip", "load_cell_clip")

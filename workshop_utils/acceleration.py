@@ -227,6 +227,9 @@ def ensure_nuclei_onnx(profile: str = "smoke", path: Path | None = None) -> Path
     from filelock import FileLock
 
     target = path or paths.artifacts_dir() / ONNX_NAME
+    saved = paths.artifacts_dir() / "nuclei_unet.pt"
+    if path is None and target.exists() and saved.exists() and target.stat().st_mtime >= saved.stat().st_mtime:
+        return target  # fresh: skip loading the network (importing MONAI alone takes seconds)
     weights = ensure_nuclei_model(profile)
     with FileLock(str(target) + ".lock"):  # two labs (or a lab and a server) may ask at once: export once
         if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:

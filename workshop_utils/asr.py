@@ -33,7 +33,7 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
     from nemo.utils import logging as nemo_logging
 from omegaconf import DictConfig, OmegaConf
 
-from . import paths, speech
+from . import hardware, paths, speech
 from .errors import WorkshopError
 
 ARTIFACT_NAME = "lab_notes_asr.nemo"
@@ -65,7 +65,9 @@ class AsrSettings:
 
 
 SETTINGS: dict[str, AsrSettings] = {
-    "smoke": AsrSettings(n_train=256, n_test=48, max_steps=300, batch_size=12, threads=1),
+    # Measured here (2 idle cores): 300 steps on 256 clips gave held-out WER 0.45 on the grammar with the capstone's
+    # questions; 600 steps on 512 clips gave 0.17 in 49 s.
+    "smoke": AsrSettings(n_train=512, n_test=48, max_steps=600, batch_size=12),
     "cpu": AsrSettings(n_train=1024, n_test=96, max_steps=1200, width=96, blocks=4),
     "gpu": AsrSettings(n_train=4096, n_test=192, max_steps=3000, width=256, blocks=5, batch_size=32,
                        fine_tune_pretrained=True),
@@ -80,9 +82,8 @@ def settings_for(profile: str) -> AsrSettings:
 
 
 def apply_threads(settings: AsrSettings) -> None:
-    """Pin torch's CPU thread count when the profile asks for it."""
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
+    """Pin torch's CPU threads: the profile's count, else the cores other processes leave free."""
+    torch.set_num_threads(settings.threads or hardware.fair_cpu_threads())
 
 
 def _block(filters: int, kernel: int, residual: bool = True, repeat: int = 2) -> dict[str, Any]:

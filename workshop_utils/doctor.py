@@ -30,7 +30,8 @@ LAB_NEEDS: dict[str, list[str]] = {
     "03_triton_serving": ["onnxruntime", "pytriton (Triton server)", "tritonclient"],
     "04_nemo_lab_notes_asr": ["torch", "nemo asr"],
     "05_multimodal_cells": ["torch", "text tower (sentence-transformers, MiniLM)"],
-    "06_capstone_assistant": ["torch", "monai", "nemo asr", "pytriton (Triton server)"],
+    "06_capstone_assistant": ["torch", "monai", "nemo asr", "pytriton (Triton server)", "tritonclient",
+                              "text tower (sentence-transformers, MiniLM)"],
 }
 OPTIONAL = {"tensorrt"}
 

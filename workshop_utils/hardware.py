@@ -173,6 +173,20 @@ def cpu_info() -> dict[str, Any]:
     return {"model": model, "cores": cores, "memory_total_mib": memory_mib, "machine": platform.machine()}
 
 
+def fair_cpu_threads() -> int:
+    """Torch CPU threads that leave busy cores alone: usable cores minus the 1-minute load average, at least 1.
+
+    On a shared machine, intra-op threads that outnumber the free cores spin against other processes and can run
+    ten times slower than one thread; on an idle machine this returns every core.
+    """
+    cores = cpu_info()["cores"]
+    try:
+        busy = int(os.getloadavg()[0])
+    except OSError:  # not available on this platform
+        busy = 0
+    return max(1, min(cores, cores - busy))
+
+
 def library_versions() -> dict[str, str | None]:
     """Installed version of each workshop library (None when absent), read without importing it."""
     versions: dict[str, str | None] = {"python": platform.python_version()}

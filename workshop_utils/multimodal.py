@@ -292,11 +292,24 @@ def _as_batch(images: Any, size: int) -> np.ndarray:
     return np.clip(array, 0, 1)
 
 
-def classify_cells(images: Any, labels: Sequence[str]) -> list[str]:
-    """The best-matching label for each image; a phenotype name uses its class prompt, other text is used as is."""
+def phenotype_probabilities(images: Any, labels: Sequence[str], *, rotations: bool = False) -> np.ndarray:
+    """(N, len(labels)) softmax over the labels' prompts per image, with the model's learned temperature.
+
+    A phenotype name uses its class prompt, other text is used as is. ``rotations=True`` averages each image's
+    embedding over its four 90-degree rotations first: a cell has no up or down, and the average is steadier.
+    """
     if not labels:
         raise ValueError("classify_cells needs at least one label, e.g. ['mitotic', 'apoptotic'].")
     model, payload = load_cell_clip(ensure_cell_clip())
     prompts = [phenotypes.CLASS_PROMPTS.get(label.strip().lower(), label) for label in labels]
     batch = _as_batch(images, payload["settings"]["image_size"])
-    return [labels[i] for i in zero_shot(model, batch, prompts)]
+    views = [np.ascontiguousarray(np.rot90(batch, k, axes=(1, 2))) for k in range(4 if rotations else 1)]
+    image_emb = F.normalize(torch.stack([embed_images(model, view) for view in views]).mean(0), dim=-1)
+    logits = (image_emb @ embed_prompts(model, prompts).T) * model.logit_scale.exp().detach().cpu()
+    return torch.softmax(logits, dim=1).numpy()
+
+
+def classify_cells(images: Any, labels: Sequence[str], *, rotations: bool = False) -> list[str]:
+    """The best-matching label for each image (see :func:`phenotype_probabilities`)."""
+    probabilities = phenotype_probabilities(images, labels, rotations=rotations)
+    return [labels[i] for i in probabilities.argmax(axis=1)]

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from . import paths
+from .hardware import fair_cpu_threads  # noqa: F401 - lab 01 calls nuclei.fair_cpu_threads()
 from .errors import WorkshopError
 
 ARTIFACT_NAME = "nuclei_unet.pt"
@@ -252,20 +253,6 @@ def load_nuclei_model(path: Path | str | None = None, device: str | torch.device
     return NucleiModel(network.to(device).eval(), config, dict(record.get("meta", {})))
 
 
-def fair_cpu_threads() -> int:
-    """Torch CPU threads that leave busy cores alone: cores minus the 1-minute load average, at least 1.
-
-    On a shared machine, intra-op threads that outnumber the free cores spin against other processes and can run
-    ten times slower than one thread; on an idle machine this returns every core.
-    """
-    cores = os.cpu_count() or 1
-    try:
-        busy = int(os.getloadavg()[0])
-    except OSError:  # not available on this platform
-        busy = 0
-    return max(1, min(cores, cores - busy))
-
-
 # --- data and training (lab 01's notebook and ensure_nuclei_model share these) ---
 
 def write_synthetic_files(folder: Path, n_images: int, size_px: int = 256, seed: int = 0) -> list[dict[str, str]]:
@@ -396,18 +383,21 @@ def train_nuclei_model(config: NucleiConfig | None = None, *, device: str = "cpu
 
 def ensure_nuclei_model(profile: str = "smoke", path: Path | None = None) -> Path:
     """The saved model's path; if it is missing or unreadable, train a smoke-sized one (< 1 min on 2 cores) first."""
+    from filelock import FileLock
+
     target = Path(path) if path else paths.artifacts_dir() / ARTIFACT_NAME
-    try:
-        load_nuclei_model(target)
-        return target
-    except NucleiModelError as exc:
-        reason = "missing" if not target.is_file() else f"unreadable ({exc.__cause__ or exc})"
-        print(f"Nuclei model {target} is {reason}; training a small one with lab 01's code (smoke preset)...")
-    device = "cuda" if profile == "gpu" and torch.cuda.is_available() else "cpu"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(fair_cpu_threads() if device == "cpu" else threads)
-    try:
-        model, _ = train_nuclei_model(device=device, log=lambda line: None)
-    finally:
-        torch.set_num_threads(threads)
-    return save_nuclei_model(model, target, profile="smoke", source="ensure_nuclei_model")
+    with FileLock(str(target) + ".lock"):  # labs or a server asking at once train one model, not several
+        try:
+            load_nuclei_model(target)
+            return target
+        except NucleiModelError as exc:
+            reason = "missing" if not target.is_file() else f"unreadable ({exc.__cause__ or exc})"
+            print(f"Nuclei model {target} is {reason}; training a small one with lab 01's code (smoke preset)...")
+        device = "cuda" if profile == "gpu" and torch.cuda.is_available() else "cpu"
+        threads = torch.get_num_threads()
+        torch.set_num_threads(fair_cpu_threads() if device == "cpu" else threads)
+        try:
+            model, _ = train_nuclei_model(device=device, log=lambda line: None)
+        finally:
+            torch.set_num_threads(threads)
+        return save_nuclei_model(model, target, profile="smoke", source="ensure_nuclei_model")

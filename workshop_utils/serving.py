@@ -318,12 +318,25 @@ def serve_models(
 ) -> Iterator[TritonServer]:
     """Serve ``models`` until the block ends: ``nuclei_unet`` (the ONNX at ``onnx_path``) and/or ``fixed_cost``
     (~``fixed_cost_ms`` per batch); ``options`` are :func:`start_server`'s (batching, instances, ports...)."""
-    server = start_server(models, **options)
+    server = _start_ready(models, options, ready_timeout_s)
     try:
-        server.wait_ready(ready_timeout_s)
         yield server
     finally:
         server.stop()
+
+
+def _start_ready(models: Sequence[str], options: dict[str, Any], ready_timeout_s: float) -> TritonServer:
+    """Start and wait; when another process grabbed a port we had chosen as free, retry once on new ports."""
+    explicit_ports = any(options.get(f"{kind}_port") for kind in DEFAULT_PORTS)
+    for attempt in (1, 2):
+        server = start_server(models, **options)
+        try:
+            return server.wait_ready(ready_timeout_s)
+        except ServerError:
+            server.stop()
+            if attempt == 2 or explicit_ports or "already in use" not in server.log_tail(200):
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -333,9 +346,7 @@ def serve_side_by_side(*option_sets: dict[str, Any], ready_timeout_s: float = 12
     try:
         for options in option_sets:
             options = dict(options)
-            servers.append(start_server(options.pop("models", ("nuclei_unet",)), **options))
-        for server in servers:
-            server.wait_ready(ready_timeout_s)
+            servers.append(_start_ready(options.pop("models", ("nuclei_unet",)), options, ready_timeout_s))
         yield servers
     finally:
         for server in servers:

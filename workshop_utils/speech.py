@@ -30,6 +30,16 @@ _TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
 PHASES = ["prophase", "metaphase", "anaphase", "telophase", "interphase"]
 PHENOTYPES = ["mitosis", "apoptosis", "necrosis", "blebbing", "normal"]
 OBJECTS = ["nuclei", "cells"]
+# Spoken questions to the microscope assistant of lab 06; part of the grammar so the model knows their words.
+QUESTIONS = [
+    "how many {objects} are in this image",
+    "how many {objects} are in {well}",
+    "count the {objects} in this image",
+    "are any cells dividing",
+    "are any cells dividing in {well}",
+    "describe this image",
+    "describe {well}",
+]
 
 
 def number_words(n: int) -> str:
@@ -47,7 +57,7 @@ def number_words(n: int) -> str:
 def lab_note(rng: random.Random, extra_words: Sequence[str] = ()) -> str:
     """One dictated note, lower-case words only: 'well b three forty two nuclei two in metaphase'."""
     well = f"well {rng.choice(ROWS)} {number_words(rng.randint(1, 12))}"
-    kind = rng.randrange(4)
+    kind = rng.randrange(5)
     if kind == 0:
         count, objects = number_words(rng.randint(0, 99)), rng.choice(OBJECTS)  # draw order fixes the corpus
         text = f"{well} {count} {objects} {number_words(rng.randint(0, 9))} in {rng.choice(PHASES)}"
@@ -55,8 +65,10 @@ def lab_note(rng: random.Random, extra_words: Sequence[str] = ()) -> str:
         text = f"{well} {rng.choice(PHENOTYPES)}"
     elif kind == 2:
         text = f"{rng.choice(PHENOTYPES)} in {well}"
-    else:
+    elif kind == 3:
         text = f"{well} {number_words(rng.randint(0, 99))} {rng.choice(OBJECTS)}"
+    else:  # a question for the microscope assistant (the capstone, lab 06)
+        text = rng.choice(QUESTIONS).format(objects=rng.choice(OBJECTS), well=well)
     if extra_words:
         text = f"{text} {rng.choice(list(extra_words))}"
     return text

@@ -74,21 +74,30 @@ def test_postprocess_splits_touching_nuclei_and_accepts_logits():
     assert not empty_mask.any() and not empty_labels.any()
 
 
-def test_external_predictor_gets_fixed_batches_and_matches_torch(tiny_model):
+@pytest.mark.parametrize("fixed_batch", [False, True])
+def test_external_predictor_matches_torch_and_is_padded_only_when_fixed(tiny_model, fixed_batch):
     seen = []
 
-    def numpy_predictor(batch: np.ndarray) -> np.ndarray:
-        seen.append((batch.shape, batch.dtype))
-        with torch.no_grad():
-            return tiny_model.network(torch.from_numpy(batch)).numpy()
+    class NumpyPredictor:
+        def __call__(self, batch: np.ndarray) -> np.ndarray:
+            seen.append((batch.shape, batch.dtype))
+            with torch.no_grad():
+                return tiny_model.network(torch.from_numpy(batch)).numpy()
 
-    image = np.random.default_rng(0).normal(100, 20, (70, 90)).astype(np.float32)
+    predictor = NumpyPredictor()
+    predictor.fixed_batch = fixed_batch
+    image = np.random.default_rng(0).normal(100, 20, (70, 60)).astype(np.float32)  # 3x3 windows: the last batch is short
     image01 = nuclei.preprocess(image)
     reference = nuclei.predict_logits(tiny_model, image01)
-    plugged = nuclei.predict_logits(tiny_model, image01, predictor=numpy_predictor)
+    plugged = nuclei.predict_logits(tiny_model, image01, predictor=predictor)
     np.testing.assert_allclose(plugged, reference, atol=1e-5)
-    assert reference.shape == (TINY.out_channels, 70, 90)
-    assert {shape for shape, _ in seen} == {(TINY.sw_batch_size, 1, TINY.tile_px, TINY.tile_px)}
+    assert reference.shape == (TINY.out_channels, 70, 60)
+    batch_sizes = {shape[0] for shape, _ in seen}
+    assert {shape[1:] for shape, _ in seen} == {(1, TINY.tile_px, TINY.tile_px)}
+    if fixed_batch:
+        assert batch_sizes == {TINY.sw_batch_size}
+    else:
+        assert max(batch_sizes) <= TINY.sw_batch_size and sum(s[0] for s, _ in seen) < len(seen) * TINY.sw_batch_size
     assert {dtype for _, dtype in seen} == {np.dtype(np.float32)}
 
 

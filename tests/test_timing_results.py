@@ -74,3 +74,17 @@ def test_metrics_must_be_flat(isolated_dirs: Path) -> None:
         lab.record(latencies=[1.0, 2.0])
     with pytest.raises(ValueError, match="resolved profile"):
         results.start_lab("99_demo", "auto")
+
+
+def test_peak_rss_is_this_process_not_its_parent() -> None:
+    import subprocess
+    import sys
+
+    # A child of this (already large) test process must report its own, small, peak.
+    code = "from workshop_utils.results import peak_rss_mib; print(peak_rss_mib())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    ballast = bytearray(300 * 2**20)  # make the parent clearly bigger than any fresh interpreter
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    child_after = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert results.peak_rss_mib() > 300
+    assert child_after < 200 and abs(child_after - child) < 50

@@ -4,7 +4,8 @@ Pipeline, split so another runtime (ONNX Runtime, TensorRT, Triton) can replace 
 
 1. ``preprocess(image, normalisation)``: any 2-D numeric image -> float32 (H, W) in [0, 1] (percentile scaling).
 2. Forward pass on fixed-size tiles: float32 (N, 1, T, T) -> logits (N, C, T, T), T = ``config.tile_px`` (256),
-   N = ``config.sw_batch_size`` (4; external predictors always get full batches, zero-padded). Whole images of
+   N <= ``config.sw_batch_size`` (4; a predictor marked ``fixed_batch = True`` gets batches zero-padded to exactly
+   4, for engines with one static shape). Whole images of
    any size go through MONAI ``sliding_window_inference``; ``segment_nuclei(model, image, predictor=fn)`` plugs in
    any callable mapping a numpy float32 batch to numpy/torch logits. Fixed T and N keep engine shapes static.
 3. ``postprocess(prob_or_logits)``: foreground probability -> boolean mask, then distance transform + watershed
@@ -132,12 +133,18 @@ def preprocess(image: Any, normalisation: dict[str, Any] | None = None) -> np.nd
 
 
 def _external(predictor: Predictor, batch_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Wrap a numpy predictor: always full (batch_size, 1, T, T) float32 batches, torch logits back."""
+    """Wrap a numpy predictor: float32 (n <= batch_size, 1, T, T) batches in, torch logits back.
+
+    A predictor with ``fixed_batch = True`` (an engine built for one static shape) gets every batch zero-padded to
+    exactly ``batch_size``; the others (ONNX Runtime, Triton, TensorRT with a batch range) get the real tiles only,
+    since padding the last batch of a 512x512 image (9 tiles in batches of 4) costs a third more compute.
+    """
+    pad = bool(getattr(predictor, "fixed_batch", False))
 
     def forward(batch: torch.Tensor) -> torch.Tensor:
         n = batch.shape[0]
         array = np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)
-        if n < batch_size:
+        if pad and n < batch_size:
             array = np.concatenate([array, np.zeros((batch_size - n, *array.shape[1:]), np.float32)])
         out = predictor(array)
         out = out if isinstance(out, torch.Tensor) else torch.from_numpy(np.asarray(out, dtype=np.float32))

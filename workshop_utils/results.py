@@ -27,7 +27,18 @@ Scalar = float | int | bool | str | None
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
+    """Peak resident memory of this process since it started, in MiB.
+
+    Linux's ``VmHWM`` is the process's own high-water mark. ``ru_maxrss`` is only the fallback: across fork and
+    exec it keeps the parent's peak, so a kernel started by a big test runner would report the runner's memory.
+    """
+    try:
+        with open("/proc/self/status", encoding="utf-8") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 

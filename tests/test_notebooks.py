@@ -35,3 +35,28 @@ def assert_exercises_pass(solution: Path, executed: Path) -> None:
                       if cell.cell_type == "code" for output in cell.get("outputs", []))
     assert "❌" not in printed, f"{solution.stem}: a solution answer failed its check: " + printed.split("❌")[1][:200]
     assert printed.count("✅") >= calls, f"{solution.stem}: {calls} checks, {printed.count('✅')} confirmations"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lab_reruns_in_the_same_workspace(notebook) -> None:
+    """Second pass: caches, artifacts and results of the first run are present; the lab must pass again."""
+    run = runner.run_notebook(notebook, "smoke", out_dir=paths.build_dir() / "executed-rerun", cell_timeout_s=600)
+    if not run.ok:
+        pytest.fail("rerun: " + runner.describe_failure(run), pytrace=False)
+    assert json.loads((paths.results_dir() / f"{notebook.stem}.json").read_text())["passed"] is True
+
+
+@pytest.mark.notebook
+def test_capstone_runs_alone_in_a_fresh_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No artifact from labs 01-05: the capstone rebuilds each through the same workshop_utils code and passes."""
+    build = tmp_path / "build"
+    monkeypatch.setenv("WORKSHOP_BUILD_DIR", str(build))
+    capstone = next(nb for nb in NOTEBOOKS if nb.stem.startswith("06_"))
+    run = runner.run_notebook(capstone, "smoke", out_dir=build / "executed", cell_timeout_s=900)
+    if not run.ok:
+        pytest.fail("alone: " + runner.describe_failure(run), pytrace=False)
+    record = json.loads((build / "results" / f"{capstone.stem}.json").read_text())
+    assert record["passed"] is True and record["metrics"]["artifacts_rebuilt"] == 4
+    assert {p.name for p in (build / "artifacts").iterdir()} >= {
+        "nuclei_unet.pt", "nuclei_unet.onnx", "lab_notes_asr.nemo", "cell_clip.pt"}

@@ -173,17 +173,18 @@ def cpu_info() -> dict[str, Any]:
     return {"model": model, "cores": cores, "memory_total_mib": memory_mib, "machine": platform.machine()}
 
 
-def fair_cpu_threads() -> int:
-    """Torch CPU threads that leave busy cores alone: usable cores minus the 1-minute load average, at least 1.
+def fair_cpu_threads(sample_s: float = 0.3) -> int:
+    """Torch CPU threads that leave busy cores alone: usable cores minus those busy right now, at least 1.
 
     On a shared machine, intra-op threads that outnumber the free cores spin against other processes and can run
-    ten times slower than one thread; on an idle machine this returns every core.
+    ten times slower than one thread; on an idle machine this returns every core. "Busy" is measured over
+    ``sample_s`` seconds now, not from the load average, which still counts processes that ended a minute ago
+    (in CI, the previous lab) and would make thread counts, and so results, vary from run to run.
     """
+    import psutil
+
     cores = cpu_info()["cores"]
-    try:
-        busy = int(os.getloadavg()[0])
-    except OSError:  # not available on this platform
-        busy = 0
+    busy = round(psutil.cpu_percent(interval=sample_s) / 100 * (os.cpu_count() or cores))
     return max(1, min(cores, cores - busy))
 
 

@@ -31,8 +31,8 @@ run: $(STAMP) ## execute every lab in the profile this machine allows; summary i
 test: $(STAMP) ## unit tests, then every notebook in the smoke profile
 	$(PY) -m pytest -q tests
 
-test-unit: $(STAMP) ## unit tests only (fast)
-	$(PY) -m pytest -q tests -m "not notebook"
+test-unit: $(STAMP) ## unit tests only (fast: no notebooks, no load test)
+	$(PY) -m pytest -q tests -m "not notebook and not load"
 
 test-notebooks: $(STAMP) ## notebooks only, smoke profile
 	$(PY) -m pytest -q tests -m notebook

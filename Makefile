@@ -19,7 +19,7 @@ help:  ## list the targets
 $(STAMP): requirements/lock.txt requirements/nodeps.txt pyproject.toml tools/setup_env.py
 	python3 tools/setup_env.py --venv $(VENV)
 
-setup: ## create .venv from requirements/lock.txt (+ espeak-ng, sox, libsndfile1 when root); idempotent
+setup: ## create .venv from requirements/lock.txt (+ espeak-ng, sox, libsndfile1, chromium when root); idempotent
 	python3 tools/setup_env.py --venv $(VENV)
 
 lock: ## re-resolve requirements/base.in into requirements/lock.txt

@@ -170,6 +170,23 @@ def _watch(stop: threading.Event, parent_pid: int, server: Any, started: threadi
             stop.set()
 
 
+def _kill_rest_of_group() -> None:
+    """SIGKILL what is left of this worker's process group (tritonserver, python-backend stubs) except itself.
+
+    After a kernel restart, stop() could return with the stubs still running, orphaned; the worker leads its own
+    group (started with start_new_session), so every process it spawned is found by group id.
+    """
+    import psutil
+
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.pid != me and os.getpgid(proc.pid) == me:
+                proc.kill()
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m workshop_utils.triton_worker", description=__doc__)
     parser.add_argument("--models", nargs="+", default=["nuclei_unet"], help=f"PyTriton: any of {MODELS}")
@@ -235,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.workspace, ignore_errors=True)
         for region in Path("/dev/shm").glob(f"pytrtion{os.getpid()}-*"):  # PyTriton's shared memory, if it leaked
             region.unlink(missing_ok=True)
+        _kill_rest_of_group()
         log.info("stopped; workspace %s removed=%s", args.workspace, not Path(args.workspace).exists())
         sys.stdout.flush()
     os._exit(code)  # PyTriton leaves non-daemon threads behind; everything is already cleaned up

@@ -21,6 +21,7 @@ from .errors import (
     WorkshopError,
 )
 from .exercises import check
+from .inputs import InputError
 from .hardware import cpu_info, gpus, library_versions, print_env, require_gpu
 from .paths import artifacts_dir, build_dir, data_cache_dir, repo_root, results_dir
 from .profiles import PROFILES, choose_profile, explain_profile, per_profile
@@ -51,6 +52,7 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "HardwareRequirementError",
+    "InputError",
     "LabCheckFailed",
     "LabRecorder",
     "ManifestError",

@@ -31,6 +31,7 @@ import torch
 from . import paths
 from .hardware import fair_cpu_threads  # noqa: F401 - lab 01 calls nuclei.fair_cpu_threads()
 from .errors import WorkshopError
+from .inputs import InputError
 
 ARTIFACT_NAME = "nuclei_unet.pt"
 FORMAT = "workshop-nuclei-unet/1"
@@ -38,7 +39,7 @@ NORMALISATION: dict[str, Any] = {"kind": "percentile", "lower": 1.0, "upper": 99
 Predictor = Callable[[np.ndarray], Any]  # float32 (N, 1, T, T) -> logits (N, C, T, T), numpy or torch
 
 
-class NucleiInputError(WorkshopError, ValueError):
+class NucleiInputError(InputError):
     """An image that ``segment_nuclei`` cannot segment (wrong shape, empty, non-numeric)."""
 
 

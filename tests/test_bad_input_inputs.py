@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.badinput import Case, assert_rejects, parametrize
+from workshop_utils import errors as wu_errors
 from workshop_utils import inputs
 
 W = "demo"
@@ -29,7 +30,7 @@ CASES = [
     Case("inputs.require_int", lambda: inputs.require_int(9, W, "n", minimum=1, maximum=4), "between 1 and 4", label="high"),
     Case("inputs.require_number", lambda: inputs.require_number(float("nan"), W, "rate"), "finite number", label="nan"),
     Case("inputs.require_number", lambda: inputs.require_number("1", W, "rate"), "finite number", label="string"),
-    Case("inputs.require_number", lambda: inputs.require_number(1.0, W, "rate", minimum=0, maximum=1, strict=True), "exclusive", label="edge"),
+    Case("inputs.require_number", lambda: inputs.require_number(1.0, W, "rate", minimum=0, maximum=1, strict=True), "above 0 and below 1", label="edge"),
     Case("inputs.require_choice", lambda: inputs.require_choice("GPU", W, "profile", ["cpu", "gpu"]), "'cpu', 'gpu'"),
     Case("inputs.require_texts", lambda: inputs.require_texts("one text", W, "texts"), r"Wrap a single text", label="string"),
     Case("inputs.require_texts", lambda: inputs.require_texts([], W, "texts"), "non-empty texts", label="empty"),
@@ -39,6 +40,17 @@ CASES = [
     Case("inputs.require_file", lambda: inputs.require_file("/no/such/file.onnx", W, "onnx_path", "Run lab 02."), r"missing\)\. Run lab 02", label="missing"),
     Case("inputs.require_file", lambda: inputs.require_file(Path("/"), W, "onnx_path", "Run lab 02."), "a folder", label="folder"),
     Case("inputs.require_file", lambda: inputs.require_file(None, W, "onnx_path", "Run lab 02."), "file path", label="none"),
+    Case("inputs.require_instance", lambda: inputs.require_instance([1], tuple, W, "shape", "Pass a tuple."), "shape as tuple; got a list"),
+    Case("inputs.require_callable", lambda: inputs.require_callable(3, W, "fn", "Pass a lambda."), "fn as a callable"),
+    Case("inputs.require_rng", lambda: inputs.require_rng(np.random, W), "default_rng", label="legacy-module"),
+    Case("inputs.require_rng", lambda: inputs.require_rng(0, W), "Generator", label="seed"),
+    Case("inputs.require_profile", lambda: inputs.require_profile("laptop", W), "'smoke', 'cpu', 'gpu'", label="unknown"),
+    Case("inputs.require_profile", lambda: inputs.require_profile("auto", W), "choose_profile", label="unresolved"),
+    Case("inputs.require_profile", lambda: inputs.require_profile(None, W), "NoneType", label="none"),
+    Case("inputs.require_path", lambda: inputs.require_path("", W, "folder"), "folder as a path", label="empty"),
+    Case("inputs.require_path", lambda: inputs.require_path(3, W, "folder"), "folder as a path", label="int"),
+    Case("inputs.require_device", lambda: inputs.require_device("tpu:0", W), "device as", label="unknown"),
+    Case("inputs.require_device", lambda: inputs.require_device(42.0, W), "device as", label="float"),
 ]
 EXEMPT = {
     "inputs.describe": "formats any value for a message; there is no wrong input",
@@ -58,6 +70,17 @@ def test_valid_input_passes_through() -> None:
     assert inputs.require_number(0.5, W, "rate", minimum=0, maximum=1) == 0.5
     assert inputs.require_texts(("a", "b"), W, "texts") == ["a", "b"]
     assert inputs.require_same_length(W, a=[1, 2], b=(3, 4)) == 2
+    assert inputs.require_profile(" GPU ", W) == "gpu" and inputs.require_profile("auto", W, allow_auto=True) == "auto"
+    assert inputs.require_path(Path("x"), W, "p") == Path("x")
+    assert str(inputs.require_device("cpu", W)) == "cpu"
+
+
+def test_a_cuda_device_without_a_gpu_is_a_hardware_error() -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(wu_errors.HardwareRequirementError, match="device='cpu'"):
+        inputs.require_device("cuda", W)
 
 
 def test_torch_tensors_are_read_without_copy_surprises() -> None:

@@ -7,6 +7,7 @@ timing, results, checks) load at once; modules that pull in torch or a framework
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from .data import cache_state, describe, fetch, prefetch, sha256_of
@@ -36,6 +37,12 @@ _LAZY: dict[str, str] = {}
 
 def register_lazy(module: str, *names: str) -> None:
     """Expose ``names`` of ``workshop_utils.<module>`` as ``wu.<name>`` without importing it yet."""
+    if not isinstance(module, str) or importlib.util.find_spec(f".{module}", __name__) is None:
+        raise InputError(f"register_lazy: expected module as the name of a workshop_utils module; got {module!r}. "
+                         "Use the file name without .py, e.g. register_lazy('serving', 'serve_models').")
+    if not names or not all(isinstance(name, str) and name.isidentifier() for name in names):
+        raise InputError(f"register_lazy: expected one or more attribute names; got {names!r}. "
+                         "Name what wu.<name> should serve, e.g. register_lazy('serving', 'serve_models').")
     for name in names:
         _LAZY[name] = module
 

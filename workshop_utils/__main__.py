@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import data, manifests
 from .errors import WorkshopError
+from .inputs import bad_input, describe
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -121,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; argparse reports a bad command line (exit 2), a WorkshopError is printed (exit 2)."""
+    if argv is not None and (isinstance(argv, str) or not isinstance(argv, (list, tuple))
+                             or not all(isinstance(arg, str) for arg in argv)):
+        raise bad_input("__main__.main", "argv as a list of strings (or None for sys.argv)", describe(argv),
+                        "Split the command line, e.g. main(['doctor', '--quick']).")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -14,7 +14,9 @@ import importlib.util
 import inspect
 import json
 import logging
+import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -22,6 +24,9 @@ import numpy as np
 import torch
 
 from . import paths
+from .errors import HardwareRequirementError
+from .inputs import InputError, as_array, bad_input, describe, require_choice, require_file, require_int
+from .inputs import require_nonempty, require_number
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
@@ -31,11 +36,58 @@ TENSORRT_MISSING = (
     "TensorRT is not installed here: its pip package downloads from NVIDIA's servers and needs a CUDA GPU, so it "
     "cannot run on this CPU-only machine; the lab measures ONNX Runtime instead."
 )
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+EXPORT_FIX = ("Export it first: acceleration.ensure_nuclei_onnx(PROFILE) (lab 02) writes "
+              "build/artifacts/nuclei_unet.onnx.")
+
+
+class NucleiConfigMissingError(InputError, KeyError):
+    """An ONNX model without the nuclei config in its metadata (it was not exported by :func:`export_onnx`)."""
+
+    __str__ = BaseException.__str__  # KeyError's own would wrap the message in quotes
+
+
+def _out_path(value: Any, where: str, name: str) -> Path:
+    """``value`` as a Path to write to (its folder is created when needed)."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise bad_input(where, f"{name} as a file path (str or pathlib.Path)", describe(value),
+                        f"Pass e.g. {name}=wu.artifacts_dir() / 'nuclei_unet.onnx'.")
+    return Path(value)
+
+
+def _load_onnx(path: Any, where: str, name: str, *, load_external_data: bool = True) -> Any:
+    """The parsed ONNX model at ``path``, or an error when the file is missing or is not an ONNX model."""
+    import onnx
+    from google.protobuf.message import Error as ProtobufError
+
+    source = require_file(path, where, name, EXPORT_FIX)
+    try:
+        return onnx.load(str(source), load_external_data=load_external_data)
+    except ProtobufError as err:
+        raise bad_input(where, f"{name} to be an ONNX model", f"{source}, which protobuf cannot parse ({err})",
+                        EXPORT_FIX) from None
+
+
+def _engine_settings(where: str, precision: Any, tile_px: Any, max_batch: Any) -> None:
+    require_choice(precision, where, "precision", PRECISIONS)
+    require_int(tile_px, where, "tile_px", minimum=1)
+    require_int(max_batch, where, "max_batch", minimum=1)
 
 
 def export_onnx(network: torch.nn.Module, path: Path, tile_px: int, *, in_channels: int = 1,
                 metadata: dict[str, Any] | None = None, max_batch: int = 64) -> Path:
     """Export ``network`` with torch's dynamo exporter (onnxscript) and a dynamic batch axis; checks the graph."""
+    where = "acceleration.export_onnx"
+    if not isinstance(network, torch.nn.Module):
+        raise bad_input(where, "network as a torch.nn.Module", describe(network),
+                        "Pass the network itself, e.g. model.network for a NucleiModel.")
+    path = _out_path(path, where, "path")
+    require_int(tile_px, where, "tile_px", minimum=1)
+    require_int(in_channels, where, "in_channels", minimum=1)
+    require_int(max_batch, where, "max_batch", minimum=2)  # the example batch traced below holds 2 tiles
+    if metadata is not None and not (isinstance(metadata, Mapping) and all(isinstance(k, str) for k in metadata)):
+        raise bad_input(where, "metadata as a dict with str keys (or None)", describe(metadata),
+                        "Pass e.g. metadata={acceleration.CONFIG_KEY: model.config.to_dict()}.")
     import onnx
 
     network = network.eval().cpu()
@@ -66,7 +118,8 @@ def describe_onnx(path: Path) -> dict[str, Any]:
     import onnx
     from collections import Counter
 
-    model = onnx.load(str(path))
+    model = _load_onnx(path, "acceleration.describe_onnx", "path")
+    path = Path(path)
 
     def tensors(values: Any) -> list[dict[str, Any]]:
         rows = []
@@ -90,6 +143,10 @@ def ort_session(path: Path, *, optimize: bool = True, threads: int | None = None
     the cores from whatever runs next in the process — measured here, eager PyTorch timed right after looked
     2.5x slower (17.6 ms instead of 7.1 ms at batch 1), which would inflate every speedup.
     """
+    where = "acceleration.ort_session"
+    source = require_file(path, where, "path", EXPORT_FIX)
+    if threads is not None:
+        require_int(threads, where, "threads", minimum=1)
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -100,17 +157,35 @@ def ort_session(path: Path, *, optimize: bool = True, threads: int | None = None
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    except Exception as err:
+        if type(err).__name__ not in ("InvalidProtobuf", "InvalidGraph"):
+            raise
+        raise bad_input(where, "path to an ONNX model ONNX Runtime can load", f"{source} ({err})", EXPORT_FIX) from None
 
 
 class OrtPredictor:
     """``predictor(batch)`` for ``segment_nuclei``: float32 (N, 1, T, T) numpy -> logits via ONNX Runtime."""
 
     def __init__(self, session: Any) -> None:
+        if not callable(getattr(session, "run", None)):
+            raise bad_input("acceleration.OrtPredictor", "session as an ONNX Runtime InferenceSession",
+                            describe(session), "Make one first: OrtPredictor(acceleration.ort_session(onnx_path)).")
         self.session = session
+        inputs = session.get_inputs() if callable(getattr(session, "get_inputs", None)) else []
+        dims = list(inputs[0].shape)[1:] if inputs and inputs[0].shape else []
+        self._item_shape = tuple(d if isinstance(d, int) else None for d in dims)  # None: a symbolic axis
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        where = "acceleration.OrtPredictor"
+        data = as_array(batch, where, "batch", ndim=4, finite=False,
+                        fix="Pass float32 tiles (N, 1, T, T), e.g. np.stack(tiles)[:, None].")
+        item = self._item_shape
+        if item and (len(item) != 3 or any(want not in (None, got) for want, got in zip(item, data.shape[1:]))):
+            raise bad_input(where, f"batch items of shape {item} (what the model was exported for)", describe(data),
+                            "Cut tiles of the model's size: acceleration.read_nuclei_config(onnx_path)['tile_px'].")
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(data, dtype=np.float32)})[0]
 
 
 class _Calibration:
@@ -129,6 +204,15 @@ class _Calibration:
 
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration: Iterable[np.ndarray]) -> Path:
     """Static INT8 quantisation (QDQ, per-channel weights) calibrated on real tiles; the QDQ graph also feeds TensorRT."""
+    where = "acceleration.quantize_int8"
+    fp32_path = require_file(fp32_path, where, "fp32_path", EXPORT_FIX)
+    int8_path = _out_path(int8_path, where, "int8_path")
+    if int8_path.resolve() == fp32_path.resolve():
+        raise bad_input(where, "int8_path different from fp32_path", str(int8_path),
+                        "Write the INT8 model next to it, e.g. wu.artifacts_dir() / 'nuclei_unet_int8.onnx'.")
+    fix = "Pass a list of float32 tile batches (N, 1, T, T) cut from real images, e.g. [tiles[:4], tiles[4:8]]."
+    calibration = [as_array(batch, where, f"calibration[{i}]", ndim=4, kind="float", fix=fix)
+                   for i, batch in enumerate(require_nonempty(calibration, where, "calibration", fix))]
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -156,6 +240,10 @@ def tensorrt_status() -> tuple[bool, str]:
 
 def trtexec_command(onnx_path: Path, precision: str = "fp16", tile_px: int = 256, max_batch: int = 16) -> str:
     """The ``trtexec`` line that builds the same engine on a GPU machine (NGC containers ship trtexec)."""
+    if not isinstance(onnx_path, (str, os.PathLike)) or not str(onnx_path):
+        raise bad_input("acceleration.trtexec_command", "onnx_path as a file path (str or pathlib.Path)",
+                        describe(onnx_path), f"Pass the exported model, e.g. wu.artifacts_dir() / {ONNX_NAME!r}.")
+    _engine_settings("acceleration.trtexec_command", precision, tile_px, max_batch)
     flag = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --fp16"}[precision]
     shapes = (f"--minShapes={INPUT_NAME}:1x1x{tile_px}x{tile_px} --optShapes={INPUT_NAME}:8x1x{tile_px}x{tile_px} "
               f"--maxShapes={INPUT_NAME}:{max_batch}x1x{tile_px}x{tile_px}")
@@ -166,9 +254,15 @@ def trtexec_command(onnx_path: Path, precision: str = "fp16", tile_px: int = 256
 def build_trt_engine(onnx_path: Path, engine_path: Path, precision: str = "fp16", tile_px: int = 256,
                      max_batch: int = 16, workspace_gib: float = 4.0) -> Path:
     """Build a serialized TensorRT engine (fp32, fp16, or int8 from a QDQ graph) with a batch range 1..max_batch."""
+    where = "acceleration.build_trt_engine"
+    onnx_path = require_file(onnx_path, where, "onnx_path", EXPORT_FIX)
+    engine_path = _out_path(engine_path, where, "engine_path")
+    _engine_settings(where, precision, tile_px, max_batch)
+    require_number(workspace_gib, where, "workspace_gib", minimum=0.0, strict=True)
     available, message = tensorrt_status()
     if not available:
-        raise RuntimeError(f"{message} Command for a GPU machine: {trtexec_command(onnx_path, precision, tile_px, max_batch)}")
+        command = trtexec_command(onnx_path, precision, tile_px, max_batch)
+        raise HardwareRequirementError(f"{message} Command for a GPU machine: {command}")
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -177,7 +271,7 @@ def build_trt_engine(onnx_path: Path, engine_path: Path, precision: str = "fp16"
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(Path(onnx_path).read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+        raise bad_input(where, "onnx_path to an ONNX graph TensorRT can parse", f"{onnx_path} ({errors})", EXPORT_FIX)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * 2**30))
     if precision in ("fp16", "int8"):
@@ -199,13 +293,26 @@ class TrtPredictor:
     """Run a TensorRT engine on CUDA torch tensors; ``predictor(batch)`` returns logits as a CUDA tensor."""
 
     def __init__(self, engine_path: Path) -> None:
+        where = "acceleration.TrtPredictor"
+        source = require_file(engine_path, where, "engine_path",
+                              "Build it on a GPU machine: acceleration.build_trt_engine (or trtexec_command's line).")
+        available, message = tensorrt_status()
+        if not available:
+            raise HardwareRequirementError(f"{message} {where} needs TensorRT and a CUDA GPU to run {source}.")
         import tensorrt as trt
 
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engine = self._runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        self.engine = self._runtime.deserialize_cuda_engine(source.read_bytes())
+        if self.engine is None:
+            raise bad_input(where, "engine_path to an engine built by this TensorRT version for this GPU",
+                            f"{source}, which TensorRT could not deserialize", "Rebuild it here with build_trt_engine.")
         self.context = self.engine.create_execution_context()
 
     def __call__(self, batch: Any) -> torch.Tensor:
+        shape = tuple(getattr(batch, "shape", ()))
+        if len(shape) != 4 or 0 in shape:  # no copy: the batch may already be on the GPU
+            raise bad_input("acceleration.TrtPredictor", "batch as tiles (N, 1, T, T), a numpy array or torch tensor",
+                            describe(batch), "Stack the tiles: np.stack(tiles)[:, None].")
         x = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(batch))
         x = x.to("cuda", torch.float32).contiguous()
         self.context.set_input_shape(INPUT_NAME, tuple(x.shape))
@@ -218,22 +325,26 @@ class TrtPredictor:
 
 def read_nuclei_config(onnx_path: Path) -> dict[str, Any]:
     """The nuclei config stored in an exported model's metadata."""
-    import onnx
-
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    where = "acceleration.read_nuclei_config"
+    model = _load_onnx(onnx_path, where, "onnx_path", load_external_data=False)
     for prop in model.metadata_props:
         if prop.key == CONFIG_KEY:
             return json.loads(prop.value)
-    raise KeyError(f"{onnx_path} has no {CONFIG_KEY} metadata: export it with workshop_utils.acceleration.export_onnx.")
+    keys = ", ".join(p.key for p in model.metadata_props) or "none"
+    raise NucleiConfigMissingError(
+        f"{where}: expected {CONFIG_KEY} in the metadata of {onnx_path}; got metadata keys: {keys}. Export it with "
+        f"acceleration.export_onnx(..., metadata={{CONFIG_KEY: model.config.to_dict()}}) or ensure_nuclei_onnx().")
 
 
 def ensure_nuclei_onnx(profile: str = "smoke", path: Path | None = None) -> Path:
     """``build/artifacts/nuclei_unet.onnx``, exported from lab 01's model (trained first when missing) if absent or stale."""
-    from .nuclei import ensure_nuclei_model, load_nuclei_model
+    from .nuclei import _require_profile, ensure_nuclei_model, load_nuclei_model
 
     from filelock import FileLock
 
-    target = path or paths.artifacts_dir() / ONNX_NAME
+    where = "acceleration.ensure_nuclei_onnx"
+    profile = _require_profile(profile, where)
+    target = paths.artifacts_dir() / ONNX_NAME if path is None else _out_path(path, where, "path")
     saved = paths.artifacts_dir() / "nuclei_unet.pt"
     if path is None and target.exists() and saved.exists() and target.stat().st_mtime >= saved.stat().st_mtime:
         return target  # fresh: skip loading the network (importing MONAI alone takes seconds)

@@ -34,10 +34,15 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
 from omegaconf import DictConfig, OmegaConf
 
 from . import hardware, paths, speech
-from .errors import WorkshopError
+from .errors import HardwareRequirementError, ProfileError, WorkshopError
+from .inputs import InputError, bad_input, describe, require_int, require_nonempty, require_number
 
 ARTIFACT_NAME = "lab_notes_asr.nemo"
 PRETRAINED_NAME = "nvidia/stt_en_fastconformer_ctc_large"  # gpu profile: fine-tuned when the hub is reachable
+
+
+class AsrFileNotFound(InputError, FileNotFoundError):
+    """An audio file or ``.nemo`` archive the caller named does not exist (still a FileNotFoundError)."""
 
 
 def quiet_logs() -> None:
@@ -76,13 +81,24 @@ SETTINGS: dict[str, AsrSettings] = {
 
 def settings_for(profile: str) -> AsrSettings:
     """The :class:`AsrSettings` of ``profile`` (smoke, cpu or gpu)."""
-    if profile not in SETTINGS:
-        raise ValueError(f"No ASR settings for profile={profile!r}; expected one of {', '.join(SETTINGS)}.")
+    if not isinstance(profile, str) or profile not in SETTINGS:
+        raise ProfileError(f"asr.settings_for: expected profile one of {', '.join(map(repr, SETTINGS))}; got "
+                           f"profile={profile!r}. Pass PROFILE from wu.choose_profile(), or one of those names.")
     return SETTINGS[profile]
+
+
+def _require_settings(settings: Any, where: str) -> AsrSettings:
+    if not isinstance(settings, AsrSettings):
+        raise bad_input(where, "settings as an asr.AsrSettings", describe(settings),
+                        "Pass asr.settings_for(PROFILE) (or dataclasses.replace of it).")
+    return settings
 
 
 def apply_threads(settings: AsrSettings) -> None:
     """Pin torch's CPU threads: the profile's count, else the cores other processes leave free."""
+    _require_settings(settings, "asr.apply_threads")
+    if settings.threads is not None:
+        require_int(settings.threads, "asr.apply_threads", "settings.threads", minimum=1)
     torch.set_num_threads(settings.threads or hardware.fair_cpu_threads())
 
 
@@ -96,6 +112,20 @@ def asr_config(train_manifest: Path | None, test_manifest: Path | None, *, width
                batch_size: int = 16, lr: float = 1e-2, max_steps: int = 300, labels: Sequence[str] = speech.LABELS,
                n_mels: int = 64) -> DictConfig:
     """A QuartzNet-like character CTC model: mel features, separable 1-D conv blocks, a 1x1 conv to the labels."""
+    where = "asr.asr_config"
+    for name, manifest in (("train_manifest", train_manifest), ("test_manifest", test_manifest)):
+        if manifest is not None and not (isinstance(manifest, (str, Path)) and Path(manifest).is_file()):
+            raise bad_input(where, f"{name} as None or an existing manifest file", describe(manifest),
+                            "Pass corpus.train_manifest / corpus.test_manifest from speech.build_corpus().")
+    width, blocks, repeat = (require_int(v, where, n, minimum=1) for n, v in
+                             (("width", width), ("blocks", blocks), ("repeat", repeat)))
+    batch_size, max_steps, n_mels = (require_int(v, where, n, minimum=1) for n, v in
+                                     (("batch_size", batch_size), ("max_steps", max_steps), ("n_mels", n_mels)))
+    lr = require_number(lr, where, "lr", minimum=0.0, strict=True)
+    chars = list(labels) if isinstance(labels, Sequence) and not isinstance(labels, str) else []
+    if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars) or len(set(chars)) != len(chars):
+        raise bad_input(where, "labels as a list of distinct single characters", describe(labels),
+                        "Keep the default speech.LABELS (space, a-z and ').")
     jasper = [_block(width, 11, residual=False, repeat=1)]
     jasper += [_block(width, 11 + 2 * i, repeat=repeat) for i in range(blocks)]
     jasper += [_block(2 * width, 21, residual=False, repeat=1), _block(2 * width, 1, residual=False, repeat=1)]
@@ -153,6 +183,15 @@ def interactive() -> bool:
 
 def make_trainer(max_steps: int, *, use_gpu: bool = False, extra_callbacks: Sequence[Callback] = ()) -> Trainer:
     """A Lightning Trainer that writes nothing outside ``build/`` (no checkpoints, no loggers)."""
+    max_steps = require_int(max_steps, "asr.make_trainer", "max_steps", minimum=1)
+    callbacks = list(extra_callbacks) if isinstance(extra_callbacks, (list, tuple)) else [None]
+    if not all(isinstance(c, Callback) for c in callbacks):
+        raise bad_input("asr.make_trainer", "extra_callbacks as a list of Lightning callbacks",
+                        describe(extra_callbacks),
+                        "Pass e.g. extra_callbacks=[asr.LossHistory()].")
+    if use_gpu and not torch.cuda.is_available():
+        raise HardwareRequirementError("asr.make_trainer: expected a CUDA GPU for use_gpu=True; got "
+                                       "torch.cuda.is_available()=False. Pass use_gpu=False (train on the CPU).")
     root = paths.build_dir() / "lightning"
     root.mkdir(parents=True, exist_ok=True)
     accel = {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed"} if use_gpu else \
@@ -160,11 +199,19 @@ def make_trainer(max_steps: int, *, use_gpu: bool = False, extra_callbacks: Sequ
     return Trainer(**accel, max_steps=max_steps, max_epochs=-1, logger=False, enable_checkpointing=False,
                    enable_progress_bar=interactive(), enable_model_summary=False, log_every_n_steps=50,
                    limit_val_batches=0, num_sanity_val_steps=0, default_root_dir=str(root),
-                   callbacks=list(extra_callbacks))
+                   callbacks=callbacks)
 
 
 def build_model(cfg: DictConfig, trainer: Trainer | None = None, seed: int = 0) -> EncDecCTCModel:
     """Instantiate the CTC model from ``cfg`` with a seeded initialisation."""
+    missing = sorted({"preprocessor", "encoder", "decoder", "labels"} - set(cfg)) if isinstance(cfg, DictConfig) else []
+    if not isinstance(cfg, DictConfig) or missing:
+        raise bad_input("asr.build_model", "cfg as the DictConfig asr.asr_config() returns",
+                        f"missing keys {missing}" if missing else describe(cfg), "Build it with asr.asr_config(...).")
+    if trainer is not None and not isinstance(trainer, Trainer):
+        raise bad_input("asr.build_model", "trainer as None or a Lightning Trainer", describe(trainer),
+                        "Pass asr.make_trainer(max_steps, ...).")
+    seed = require_int(seed, "asr.build_model", "seed")
     quiet_logs()
     torch.manual_seed(seed)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -173,11 +220,29 @@ def build_model(cfg: DictConfig, trainer: Trainer | None = None, seed: int = 0) 
 
 def parameter_count(model: torch.nn.Module) -> int:
     """Trainable parameters."""
+    if not isinstance(model, torch.nn.Module):
+        raise bad_input("asr.parameter_count", "model as a torch.nn.Module", describe(model),
+                        "Pass the model asr.build_model(cfg) returns.")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def train(model: EncDecCTCModel, trainer: Trainer, history: LossHistory) -> LossHistory:
     """Fit ``model`` with ``trainer`` (its ``train_ds`` manifest); returns the filled loss history."""
+    where = "asr.train"
+    if not isinstance(model, EncDecCTCModel):
+        raise bad_input(where, "model as a NeMo EncDecCTCModel", describe(model), "Pass asr.build_model(cfg, trainer).")
+    if not isinstance(trainer, Trainer) or not isinstance(history, LossHistory):
+        raise bad_input(where, "a Lightning Trainer and an asr.LossHistory",
+                        f"{describe(trainer)}, {describe(history)}",
+                        "history = asr.LossHistory(); trainer = asr.make_trainer(steps, extra_callbacks=[history]).")
+    if history not in trainer.callbacks:
+        raise bad_input(where, "history among the trainer's callbacks", "a LossHistory the trainer does not call",
+                        "Build the trainer with asr.make_trainer(steps, extra_callbacks=[history]).")
+    manifest = model.cfg.get("train_ds", {}).get("manifest_filepath")
+    if not manifest or not Path(str(manifest)).is_file():
+        raise bad_input(where, "a model whose cfg.train_ds.manifest_filepath is an existing manifest",
+                        f"manifest_filepath={manifest!r}", "Build the config with "
+                        "asr.asr_config(corpus.train_manifest, corpus.test_manifest, ...).")
     quiet_logs()
     torch.manual_seed(0)
     model.set_trainer(trainer)
@@ -194,14 +259,36 @@ def _texts(outputs: Any) -> list[str]:
     return [" ".join((o if isinstance(o, str) else o.text).split()) for o in outputs]
 
 
+def _audio_list(audio_paths: Any, where: str) -> list[Path]:
+    """The WAV paths as a non-empty list of existing files (a lone path is refused, not read per character)."""
+    fix = "Pass a list of WAV paths, e.g. [clip] or [c.audio_filepath for c in corpus.test]."
+    if isinstance(audio_paths, (str, Path)):
+        raise bad_input(where, "audio_paths as a list of paths", describe(audio_paths),
+                        f"Wrap it in a list: [{audio_paths!s}].")
+    items = require_nonempty(audio_paths, where, "audio_paths", fix)
+    odd = next((p for p in items if not isinstance(p, (str, Path)) or not str(p)), None)
+    if odd is not None:
+        raise bad_input(where, "each audio path as a str or pathlib.Path", describe(odd), fix)
+    missing = [str(p) for p in items if not Path(p).is_file()]
+    if missing:
+        raise AsrFileNotFound(f"{where}: expected existing 16 kHz mono WAV files; got {len(missing)} audio file(s) not "
+                              f"found, first={missing[0]}. Next step: pass paths to WAV files that exist "
+                              "(speech.synthesize writes them).")
+    return [Path(p) for p in items]
+
+
+def _require_asr_model(model: Any, where: str) -> Any:
+    if not (isinstance(model, torch.nn.Module) and callable(getattr(model, "transcribe", None))):
+        raise bad_input(where, "model as a NeMo ASR model", describe(model),
+                        "Pass asr.build_model(cfg) or asr.restore_model(path).")
+    return model
+
+
 def transcribe_with(model: EncDecCTCModel, audio_paths: Sequence[str | Path], batch_size: int = 16) -> list[str]:
     """Greedy CTC transcripts of WAV files (16 kHz mono) with ``model``."""
-    missing = [str(p) for p in audio_paths if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"transcribe(): {len(missing)} audio file(s) not found, first={missing[0]}. "
-                                "Next step: pass paths to 16 kHz mono WAV files that exist.")
-    if not audio_paths:
-        return []
+    _require_asr_model(model, "asr.transcribe_with")
+    audio_paths = _audio_list(audio_paths, "asr.transcribe_with")
+    batch_size = require_int(batch_size, "asr.transcribe_with", "batch_size", minimum=1)
     model.eval()
     with torch.inference_mode(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*pin_memory.*")
@@ -229,6 +316,13 @@ class Evaluation:
 
 def evaluate(model: EncDecCTCModel, clips: Sequence[speech.Clip], batch_size: int = 16) -> Evaluation:
     """WER and CER (NeMo's ``word_error_rate``) of ``model`` on ``clips``, with the decoding speed."""
+    _require_asr_model(model, "asr.evaluate")
+    clips = require_nonempty(clips, "asr.evaluate", "clips", "Pass corpus.test from speech.build_corpus().")
+    odd = next((c for c in clips if not isinstance(c, speech.Clip)), None)
+    if odd is not None:
+        raise bad_input("asr.evaluate", "clips as speech.Clip items", describe(odd),
+                        "Pass corpus.test (or speech.read_manifest(path)).")
+    batch_size = require_int(batch_size, "asr.evaluate", "batch_size", minimum=1)
     refs = [c.text for c in clips]
     transcribe_with(model, [clips[0].audio_filepath])  # warm-up, not timed
     started = time.perf_counter()
@@ -240,6 +334,9 @@ def evaluate(model: EncDecCTCModel, clips: Sequence[speech.Clip], batch_size: in
 
 def try_pretrained(name: str = PRETRAINED_NAME) -> tuple[Any | None, str]:
     """Load a pretrained NeMo ASR checkpoint, or return (None, why) when the hub is unreachable (fast offline)."""
+    if not isinstance(name, str) or not name.strip():
+        raise bad_input("asr.try_pretrained", "name as a model id such as 'nvidia/stt_en_fastconformer_ctc_large'",
+                        describe(name), "Pass a NeMo/Hugging Face model id, or leave the default.")
     quiet_logs()
     try:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -252,6 +349,14 @@ def try_pretrained(name: str = PRETRAINED_NAME) -> tuple[Any | None, str]:
 
 def fine_tune(model: Any, corpus: speech.Corpus, settings: AsrSettings, trainer: Trainer) -> Any:
     """Fine-tune a pretrained NeMo CTC model (its own tokenizer/vocabulary) on the corpus with ``trainer``."""
+    _require_asr_model(model, "asr.fine_tune")
+    if not isinstance(corpus, speech.Corpus):
+        raise bad_input("asr.fine_tune", "corpus as a speech.Corpus", describe(corpus),
+                        "Pass what speech.build_corpus(n_train, n_test) returns.")
+    settings = _require_settings(settings, "asr.fine_tune")
+    if not isinstance(trainer, Trainer):
+        raise bad_input("asr.fine_tune", "trainer as a Lightning Trainer", describe(trainer),
+                        "Pass asr.make_trainer(settings.max_steps, use_gpu=...).")
     quiet_logs()
     data = {"manifest_filepath": str(corpus.train_manifest), "sample_rate": speech.SAMPLE_RATE_HZ,
             "batch_size": settings.batch_size, "shuffle": True, "num_workers": 4, "pin_memory": True,
@@ -270,7 +375,13 @@ def fine_tune(model: Any, corpus: speech.Corpus, settings: AsrSettings, trainer:
 
 def save_model(model: EncDecCTCModel, target: Path | None = None) -> Path:
     """Write ``model`` to a ``.nemo`` archive (default ``build/artifacts/lab_notes_asr.nemo``)."""
-    target = target or paths.artifacts_dir() / ARTIFACT_NAME
+    if not callable(getattr(model, "save_to", None)):
+        raise bad_input("asr.save_model", "model as a NeMo model (it has save_to)", describe(model),
+                        "Pass the model asr.build_model(cfg) or asr.restore_model(path) returns.")
+    if target is not None and (not isinstance(target, (str, Path)) or Path(target).suffix != ".nemo"):
+        raise bad_input("asr.save_model", "target as None or a path ending in .nemo", describe(target),
+                        f"Pass e.g. wu.artifacts_dir() / {ARTIFACT_NAME!r}.")
+    target = Path(target) if target is not None else paths.artifacts_dir() / ARTIFACT_NAME
     partial = target.with_name(target.stem + ".partial.nemo")
     model.save_to(str(partial))
     partial.replace(target)
@@ -279,10 +390,11 @@ def save_model(model: EncDecCTCModel, target: Path | None = None) -> Path:
 
 def restore_model(path: Path | None = None) -> Any:
     """Load a ``.nemo`` archive on the CPU (default: the lab-04 artifact; a fine-tuned BPE model works too)."""
-    path = Path(path or paths.artifacts_dir() / ARTIFACT_NAME)
+    path = _model_path(path, "asr.restore_model")
     if not path.is_file():
-        raise FileNotFoundError(f"No ASR model at path={path}. It is written by lab 04. Next step: run "
-                                "`python -m workshop_utils run --labs 04`, or call wu.ensure_asr_model('smoke').")
+        raise AsrFileNotFound(f"asr.restore_model: expected a .nemo archive at path={path}; got "
+                              f"{'a folder' if path.is_dir() else 'no file'}. It is written by lab 04. Next step: run "
+                              "`python -m workshop_utils run --labs 04`, or call wu.ensure_asr_model('smoke').")
     quiet_logs()
     with contextlib.redirect_stdout(io.StringIO()):
         model = ASRModel.restore_from(str(path), map_location=torch.device("cpu"))
@@ -292,8 +404,8 @@ def restore_model(path: Path | None = None) -> Any:
 def train_lab_notes_asr(profile: str, *, seed: int = 0, extra_words: Sequence[str] = ()) -> dict[str, Any]:
     """Corpus -> config -> Lightning training -> held-out WER, from scratch; what lab 04 does step by step."""
     s = settings_for(profile)
+    corpus = speech.build_corpus(s.n_train, s.n_test, seed=seed, extra_words=extra_words)  # checks seed and words
     apply_threads(s)
-    corpus = speech.build_corpus(s.n_train, s.n_test, seed=seed, extra_words=extra_words)
     cfg = asr_config(corpus.train_manifest, corpus.test_manifest, width=s.width, blocks=s.blocks, repeat=s.repeat,
                      spec_augment=s.spec_augment, batch_size=s.batch_size, lr=s.lr, max_steps=s.max_steps)
     history = LossHistory()
@@ -306,6 +418,7 @@ def train_lab_notes_asr(profile: str, *, seed: int = 0, extra_words: Sequence[st
 
 def ensure_asr_model(profile: str = "smoke") -> Path:
     """The lab-04 artifact, trained now (same code path as the lab) if it is missing; returns its path."""
+    settings_for(profile)  # an unknown profile is an error even when the artifact exists
     target = paths.artifacts_dir() / ARTIFACT_NAME
     if target.is_file():
         return target
@@ -318,9 +431,17 @@ _CACHED: dict[str, Any] = {}
 
 def transcribe(audio_paths: Sequence[str | Path], model_path: Path | None = None) -> list[str]:
     """Transcripts of 16 kHz mono WAV files with the lab-04 model (restored once, then cached)."""
-    path = Path(model_path or paths.artifacts_dir() / ARTIFACT_NAME)
+    audio_paths = _audio_list(audio_paths, "asr.transcribe")  # before the model loads
+    path = _model_path(model_path, "asr.transcribe")
     key = f"{path}:{path.stat().st_mtime_ns if path.is_file() else 0}"
     if key not in _CACHED:
         _CACHED.clear()
         _CACHED[key] = restore_model(path)
-    return transcribe_with(_CACHED[key], list(audio_paths))
+    return transcribe_with(_CACHED[key], audio_paths)
+
+
+def _model_path(value: Any, where: str) -> Path:
+    if value is not None and (not isinstance(value, (str, Path)) or not str(value)):
+        raise bad_input(where, "the model path as None or a .nemo path", describe(value),
+                        "Leave it out for the lab-04 artifact, or pass wu.artifacts_dir() / 'lab_notes_asr.nemo'.")
+    return Path(value) if value is not None else paths.artifacts_dir() / ARTIFACT_NAME

@@ -8,12 +8,17 @@ image-text model on crops around the nuclei found) and ``answer`` (text plus an 
 from __future__ import annotations
 
 import difflib
+import re
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import phenotypes
+from .inputs import (InputError, as_array, bad_input, describe, require_choice, require_int, require_nonempty,
+                     require_number)
 
 # Action -> keyword -> weight. What to count ("nuclei", "cells") only tips a question towards counting.
 INTENT_KEYWORDS: dict[str, dict[str, float]] = {
@@ -23,6 +28,21 @@ INTENT_KEYWORDS: dict[str, dict[str, float]] = {
 }
 CAPABILITIES = "I can count nuclei, look for dividing cells, or describe the image."
 FIELD_TILE_PX = 32
+ACTIONS: tuple[str, ...] = (*INTENT_KEYWORDS, "unknown")
+
+
+class AssistantTypeError(InputError, TypeError):
+    """An argument of the wrong type (still a TypeError, as ``parse_intent`` raised before)."""
+
+
+def _require_phenotype_names(names: Any, where: str, name: str) -> list[str]:
+    """A list of phenotype names, each from ``phenotypes.PHENOTYPES``."""
+    items = require_nonempty(names, where, name, "Pass a list of phenotype names, e.g. ['interphase'] * 16.")
+    unknown = sorted({str(n) for n in items} - set(phenotypes.PHENOTYPES))
+    if unknown:
+        raise bad_input(where, f"{name} to name phenotypes from {', '.join(phenotypes.PHENOTYPES)}", f"{unknown}",
+                        "Unknown phenotypes cannot be drawn: check the spelling (lowercase), e.g. 'mitotic'.")
+    return items
 
 
 @dataclass(frozen=True)
@@ -45,7 +65,9 @@ def parse_intent(transcript: str, threshold: float = 0.75) -> Intent:
     not read as "many". Ties go to the more specific action (dividing, then describe, then count).
     """
     if not isinstance(transcript, str):
-        raise TypeError(f"parse_intent needs the transcript as a string; got {type(transcript).__name__}.")
+        raise AssistantTypeError(f"parse_intent: expected the transcript as a string; got {describe(transcript)}. "
+                                 "Pass one transcript, e.g. asr.transcribe([clip])[0].")
+    require_number(threshold, "parse_intent", "threshold", minimum=0.0, maximum=1.0)
     scores = {action: 0.0 for action in INTENT_KEYWORDS}
     matched: dict[str, list[str]] = {action: [] for action in INTENT_KEYWORDS}
     for word in transcript.lower().split():
@@ -82,13 +104,21 @@ class Field:
 
 def compose_field(seed: int, wanted: Sequence[str], grid: int = 4) -> Field:
     """Tile ``grid``×``grid`` fluorescence cells drawn with lab 05's generator; ``wanted`` lists their phenotypes."""
+    where = "compose_field"
+    grid = require_int(grid, where, "grid", minimum=1)
+    seed = require_int(seed, where, "seed", minimum=0)
+    wanted = _require_phenotype_names(wanted, where, "wanted")
     if len(wanted) != grid * grid:
-        raise ValueError(f"compose_field needs grid*grid={grid * grid} phenotypes; got {len(wanted)}.")
-    unknown = sorted(set(wanted) - set(phenotypes.PHENOTYPES))
-    if unknown:
-        raise ValueError(f"Unknown phenotypes {unknown}; expected some of {phenotypes.PHENOTYPES}.")
+        raise bad_input(where, f"one phenotype per tile: grid*grid={grid * grid} names", f"{len(wanted)}",
+                        f"Pass {grid * grid} names or change grid.")
     pool = phenotypes.make_cells(40 * len(phenotypes.PHENOTYPES), seed=seed, size=FIELD_TILE_PX)
     fluorescence = phenotypes.STAINS.index("fluorescence")
+    have = Counter(phenotypes.PHENOTYPES[label] for label in pool.labels[pool.stains == fluorescence])
+    short = {name: n for name, n in Counter(wanted).items() if n > have[name]}
+    if short:
+        most = ", ".join(f"{have[name]} {name}" for name in short)
+        raise bad_input(where, f"at most {most} tiles (the fluorescence cells seed {seed} draws)", f"{short}",
+                        "Mix phenotypes in the field, or use a smaller grid.")
     tiles, taken = [], set()
     for name in wanted:
         label = phenotypes.PHENOTYPES.index(name)
@@ -100,8 +130,22 @@ def compose_field(seed: int, wanted: Sequence[str], grid: int = 4) -> Field:
     return Field(rgb=np.concatenate(rows, axis=0).astype(np.float32), phenotypes=list(wanted), grid=grid)
 
 
+def _require_image_and_labels(image: Any, labels: Any, tile_px: Any, where: str, *, tile_fits: bool = True,
+                              ) -> tuple[np.ndarray, np.ndarray, int]:
+    """An (H, W) or (H, W, 3) image, (H, W) labels of the same size, and a tile (no bigger than the image)."""
+    image = as_array(image, where, "image", ndim=(2, 3), fix="Pass the field's image (field.rgb or field.image).")
+    labels = as_array(labels, where, "labels", ndim=2, kind="mask",
+                      fix="Pass the (H, W) int labels from nuclei.segment_nuclei (its second result).")
+    if labels.shape != image.shape[:2]:
+        raise bad_input(where, "labels the same height and width as the image",
+                        f"image {image.shape[:2]} vs labels {labels.shape}", "Segment the same image you pass here.")
+    tile_px = require_int(tile_px, where, "tile_px", minimum=1, maximum=min(labels.shape) if tile_fits else None)
+    return image, labels, tile_px
+
+
 def tile_crops(rgb: np.ndarray, labels: np.ndarray, tile_px: int = FIELD_TILE_PX) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
     """The grid tiles in which the segmentation found at least one nucleus, with their (row, column)."""
+    rgb, labels, tile_px = _require_image_and_labels(rgb, labels, tile_px, "tile_crops")
     crops, where = [], []
     for r in range(rgb.shape[0] // tile_px):
         for c in range(rgb.shape[1] // tile_px):
@@ -120,8 +164,12 @@ def calibrate_threshold(phenotype: str, max_false_positive_rate: float = 0.01, n
     time in three), so the assistant calls a phenotype only above an operating point chosen on labelled cells
     that none of the scripted fields use (lab 05's generator, fluorescence, another seed).
     """
-    if phenotype not in phenotypes.PHENOTYPES:
-        raise ValueError(f"Unknown phenotype {phenotype!r}; expected one of {phenotypes.PHENOTYPES}.")
+    where = "calibrate_threshold"
+    require_choice(phenotype, where, "phenotype", phenotypes.PHENOTYPES,
+                   "Unknown phenotype: check the spelling (lowercase), e.g. 'mitotic'.")
+    require_number(max_false_positive_rate, where, "max_false_positive_rate", minimum=0.0, maximum=0.5)
+    require_int(n_cells, where, "n_cells", minimum=60)  # about 5 fluorescence cells of each phenotype
+    require_int(seed, where, "seed", minimum=0)
     from .multimodal import phenotype_probabilities
 
     cells = phenotypes.make_cells(n_cells, seed=seed, size=FIELD_TILE_PX)
@@ -138,18 +186,36 @@ class TritonPredictor:
     """A ``segment_nuclei`` predictor that sends each tile batch to ``nuclei_unet`` on a Triton server (HTTP)."""
 
     def __init__(self, http_url: str, model: str = "nuclei_unet", headers: dict[str, str] | None = None) -> None:
+        where = "TritonPredictor"
+        address = http_url.removeprefix("http://") if isinstance(http_url, str) else None
+        if address is None or not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?", address):
+            raise bad_input(where, "http_url as 'host:port' (or 'http://host:port')", describe(http_url),
+                            "Pass server.http_url from wu.serve_models(...), e.g. '127.0.0.1:8000'.")
+        if not isinstance(model, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", model):
+            raise bad_input(where, "model as a Triton model name (letters, digits, . _ -)", describe(model),
+                            "Use the name in the model repository, e.g. model='nuclei_unet'.")
+        if headers is not None and not (isinstance(headers, Mapping) and
+                                        all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
+            raise bad_input(where, "headers as a dict of str to str (or None)", describe(headers),
+                            "Pass e.g. headers={'Authorization': 'Bearer <token>'}, or leave it out.")
         import tritonclient.http as httpclient
 
         self._module = httpclient
-        self._client = httpclient.InferenceServerClient(http_url.removeprefix("http://"))
+        self._client = httpclient.InferenceServerClient(address)
         self.model = model
         self.headers = headers or {}
         self.calls = 0
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Logits (N, C, T, T) from the server for float32 tiles (N, 1, T, T)."""
+        data = as_array(batch, "TritonPredictor.__call__", "batch", ndim=4,
+                        fix="Pass float32 tiles (N, 1, T, T), as segment_nuclei(model, image, predictor=...) does.")
+        if data.shape[1] != 1:
+            raise bad_input("TritonPredictor.__call__", "batch (N, 1, T, T) with one grey channel", describe(data),
+                            "Send grey tiles: batch[:, :1], or batch[:, None] for an (N, T, T) stack.")
+        data = np.ascontiguousarray(data, dtype=np.float32)
         from .acceleration import INPUT_NAME, OUTPUT_NAME
 
-        data = np.ascontiguousarray(batch, dtype=np.float32)
         request = self._module.InferInput(INPUT_NAME, list(data.shape), "FP32")
         request.set_data_from_numpy(data)
         result = self._client.infer(self.model, [request], outputs=[self._module.InferRequestedOutput(OUTPUT_NAME)],
@@ -179,6 +245,19 @@ class Answer:
 
 def answer_text(intent: Intent, count: int, phenotype_counts: dict[str, int], dividing: list[tuple[int, int]]) -> str:
     """The sentence the assistant says for an intent and what the models found."""
+    where = "answer_text"
+    if not isinstance(intent, Intent):
+        raise bad_input(where, "intent as an assistant.Intent", describe(intent),
+                        "Pass assistant.parse_intent(transcript).")
+    require_choice(intent.action, where, "intent.action", ACTIONS, "Build the intent with assistant.parse_intent.")
+    require_int(count, where, "count", minimum=0)
+    if not isinstance(phenotype_counts, Mapping):
+        raise bad_input(where, "phenotype_counts as a dict of phenotype -> count", describe(phenotype_counts),
+                        "Pass {} when no phenotypes were found.")
+    if not isinstance(dividing, (list, tuple)) or any(not isinstance(rc, (tuple, list)) or len(rc) != 2
+                                                      for rc in dividing):
+        raise bad_input(where, "dividing as a list of (row, column) pairs", describe(dividing),
+                        "Pass the (row, column) of each dividing tile, e.g. [(0, 1)], or [] for none.")
     if intent.action == "count":
         return f"I count {count} nuclei in this image."
     if intent.action == "dividing":
@@ -195,6 +274,15 @@ def answer_text(intent: Intent, count: int, phenotype_counts: dict[str, int], di
 def overlay(ax: Any, image: np.ndarray, labels: np.ndarray, title: str, marks: dict[tuple[int, int], str] | None = None,
             tile_px: int = FIELD_TILE_PX) -> None:
     """Draw the image, nucleus outlines and per-tile phenotype labels on a matplotlib axis."""
+    where = "overlay"
+    if not hasattr(ax, "imshow") or not hasattr(ax, "text"):
+        raise bad_input(where, "ax as a matplotlib Axes", describe(ax), "Pass one axis: fig, ax = plt.subplots().")
+    image, labels, tile_px = _require_image_and_labels(image, labels, tile_px, where, tile_fits=False)
+    if not isinstance(title, str):
+        raise bad_input(where, "title as a string", describe(title), "Pass e.g. answer.text.")
+    if marks is not None and not isinstance(marks, Mapping):
+        raise bad_input(where, "marks as a dict of (row, column) -> text (or None)", describe(marks),
+                        "Pass dict(zip(where, kinds)) from tile_crops, or leave it out.")
     from skimage.segmentation import find_boundaries
 
     ax.imshow(image, cmap="gray")

@@ -13,8 +13,13 @@ Everything is deterministic given the seed.
 
 from __future__ import annotations
 
+import numbers
+from typing import Any
+
 import numpy as np
 from scipy import ndimage as ndi
+
+from .inputs import as_array, bad_input, describe, require_int, require_number
 
 Rng = np.random.Generator
 
@@ -22,12 +27,41 @@ RADIUS_PX = (8.0, 17.0)  # semi-major axis range of an interphase nucleus, pixel
 NUCLEI_PER_MPX = (350.0, 800.0)  # nuclei per megapixel (the DSB image has ~480)
 
 
-def _rng(seed: int | Rng | None) -> Rng:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+def _rng(seed: int | Rng | None, where: str = "cells.synthetic_nuclei") -> Rng:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise bad_input(where, "seed as a non-negative int, None or a np.random.Generator", describe(seed),
+                        "Pass e.g. seed=0.") from None
+
+
+def _require_rng(rng: Any, where: str) -> Rng:
+    if not isinstance(rng, np.random.Generator):
+        raise bad_input(where, "rng as a np.random.Generator", describe(rng),
+                        "Make one from a seed: rng = np.random.default_rng(0).")
+    return rng
+
+
+def _require_shape(shape: Any, where: str, name: str = "shape", minimum: int = 1) -> tuple[int, int]:
+    """``shape`` as (height, width) of whole numbers of at least ``minimum`` px; an int n means (n, n)."""
+    sides = (shape, shape) if isinstance(shape, numbers.Integral) and not isinstance(shape, bool) else shape
+    if not isinstance(sides, (tuple, list)) or len(sides) != 2:
+        raise bad_input(where, f"{name} as (height, width) or one int", describe(shape),
+                        f"Pass e.g. {name}=(256, 256).")
+    height = require_int(sides[0], where, f"{name}[0]", minimum=minimum)
+    return height, require_int(sides[1], where, f"{name}[1]", minimum=minimum)
 
 
 def nucleus_shape(a_px: float, b_px: float, theta: float, rng: Rng, wobble: float = 0.06) -> np.ndarray:
     """Boolean mask of one ellipse-like nucleus (semi-axes in px, angle in rad) with a wavy outline."""
+    where = "cells.nucleus_shape"
+    require_number(a_px, where, "a_px", minimum=0.0, strict=True)
+    require_number(b_px, where, "b_px", minimum=0.0, strict=True)
+    require_number(theta, where, "theta")
+    require_number(wobble, where, "wobble", minimum=0.0, maximum=1.0)
+    _require_rng(rng, where)
     half = int(np.ceil(max(a_px, b_px) * (1 + 3 * wobble))) + 1
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float32)
     u = xx * np.cos(theta) + yy * np.sin(theta)
@@ -58,6 +92,11 @@ def _paste(labels: np.ndarray, shape_mask: np.ndarray, cy: int, cx: int, label: 
 
 def place_nuclei(shape: tuple[int, int], rng: Rng, n_nuclei: int, cluster_p: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
     """Instance labels of ``n_nuclei`` nuclei, many in touching clusters; also each label's kind (1 mitotic)."""
+    where = "cells.place_nuclei"
+    shape = _require_shape(shape, where)
+    _require_rng(rng, where)
+    require_int(n_nuclei, where, "n_nuclei", minimum=0)
+    require_number(cluster_p, where, "cluster_p", minimum=0.0, maximum=1.0)
     labels = np.zeros(shape, np.int32)
     centres: list[tuple[int, int, float]] = []
     kinds = [0]
@@ -103,6 +142,13 @@ def _tidy(labels: np.ndarray, min_area_px: int = 12) -> tuple[np.ndarray, np.nda
 
 def render_nuclei(labels: np.ndarray, rng: Rng, mitotic: np.ndarray | None = None) -> np.ndarray:
     """Clean fluorescence (about 1.0 for a typical nucleus, 0 outside): per-nucleus brightness, dim rims, texture."""
+    where = "cells.render_nuclei"
+    labels = as_array(labels, where, "labels", ndim=2, kind="integer",
+                      fix="Pass an (H, W) int label image, e.g. from place_nuclei.")
+    _require_rng(rng, where)
+    if mitotic is not None:
+        mitotic = as_array(mitotic, where, "mitotic", ndim=1, kind="integer", allow_empty=True,
+                           fix="Pass the per-label kinds place_nuclei returns (or None).")
     n = int(labels.max())
     brightness = np.concatenate([[0.0], rng.lognormal(0.0, 0.35, n)])
     if mitotic is not None and len(mitotic) == n + 1:
@@ -119,12 +165,17 @@ def render_nuclei(labels: np.ndarray, rng: Rng, mitotic: np.ndarray | None = Non
 
 def blur(image: np.ndarray, sigma_px: float) -> np.ndarray:
     """Gaussian point-spread blur (sigma in px)."""
+    image = as_array(image, "cells.blur", "image", ndim=(2, 3))
+    require_number(sigma_px, "cells.blur", "sigma_px", minimum=0.0)
     return ndi.gaussian_filter(image.astype(np.float32), sigma_px)
 
 
 def uneven_illumination(shape: tuple[int, int], rng: Rng, strength: float = 0.35) -> np.ndarray:
     """Smooth multiplicative illumination field, mean ~1, spanning about 1 +- strength (vignetting + gradient)."""
-    h, w = shape
+    where = "cells.uneven_illumination"
+    h, w = _require_shape(shape, where)
+    _require_rng(rng, where)
+    require_number(strength, where, "strength", minimum=0.0, maximum=1.0)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     yy, xx = yy / max(h - 1, 1) - 0.5, xx / max(w - 1, 1) - 0.5
     cy, cx = rng.uniform(-0.3, 0.3, 2)
@@ -138,6 +189,12 @@ def uneven_illumination(shape: tuple[int, int], rng: Rng, strength: float = 0.35
 
 def add_debris(image: np.ndarray, rng: Rng, n_specks: int = 6, n_haze: int = 2, level: float = 1.0) -> np.ndarray:
     """Add unlabelled clutter: small bright specks and large dim out-of-focus haze (``level`` ~ nucleus brightness)."""
+    where = "cells.add_debris"
+    image = as_array(image, where, "image", ndim=2)
+    _require_rng(rng, where)
+    require_int(n_specks, where, "n_specks", minimum=0)
+    require_int(n_haze, where, "n_haze", minimum=0)
+    require_number(level, where, "level", minimum=0.0)
     h, w = image.shape
     extra = np.zeros((h, w), np.float32)
     for _ in range(n_specks):
@@ -160,6 +217,19 @@ def add_microscope_noise(
     dtype: type = np.uint16,
 ) -> np.ndarray:
     """Camera image from expected intensity: Poisson shot noise, Gaussian read noise, offset, clipped to ``dtype``."""
+    where = "cells.add_microscope_noise"
+    image = as_array(image, where, "image", ndim=(2, 3))
+    _require_rng(rng, where)
+    require_number(photons_per_unit, where, "photons_per_unit", minimum=0.0, strict=True)
+    require_number(read_noise, where, "read_noise", minimum=0.0)
+    require_number(offset, where, "offset")
+    try:
+        numeric = np.dtype(dtype).kind in "uif"
+    except TypeError:
+        numeric = False
+    if not numeric:
+        raise bad_input(where, "dtype as a numeric numpy dtype", describe(dtype),
+                        "Pass e.g. dtype=np.uint16 or np.float32.")
     expected = np.clip(image, 0, None) * photons_per_unit
     counts = rng.poisson(expected).astype(np.float32) + rng.normal(offset, read_noise, image.shape)
     if np.issubdtype(dtype, np.integer):
@@ -170,10 +240,11 @@ def add_microscope_noise(
 
 def synthetic_nuclei(size_px: int | tuple[int, int] = 256, seed: int | Rng | None = 0, n_nuclei: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic nuclei image (uint16 counts) and its int32 instance labels, deterministic by ``seed``."""
-    shape = (size_px, size_px) if isinstance(size_px, int) else tuple(size_px)
-    if len(shape) != 2 or min(shape) < 32:
-        raise ValueError(f"synthetic_nuclei needs a 2-D size of at least 32 px; got size_px={size_px!r}.")
-    rng = _rng(seed)
+    where = "cells.synthetic_nuclei"
+    shape = _require_shape(size_px, where, "size_px", minimum=32)
+    if n_nuclei is not None:
+        require_int(n_nuclei, where, "n_nuclei", minimum=0)
+    rng = _rng(seed, where)
     if n_nuclei is None:
         n_nuclei = int(rng.uniform(*NUCLEI_PER_MPX) * shape[0] * shape[1] / 1e6)
     labels, mitotic = place_nuclei(shape, rng, n_nuclei)
@@ -188,4 +259,8 @@ def synthetic_nuclei(size_px: int | tuple[int, int] = 256, seed: int | Rng | Non
 
 def synthetic_nuclei_set(n_images: int, size_px: int = 256, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n_images`` independent (image, labels) pairs; image i depends only on (seed, i)."""
+    where = "cells.synthetic_nuclei_set"
+    require_int(n_images, where, "n_images", minimum=1)
+    _require_shape(size_px, where, "size_px", minimum=32)
+    require_int(seed, where, "seed", minimum=0)
     return [synthetic_nuclei(size_px, np.random.default_rng([seed, i])) for i in range(n_images)]

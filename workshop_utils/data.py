@@ -25,7 +25,9 @@ from filelock import FileLock
 
 from . import manifests, paths
 from .errors import ChecksumError, DownloadError, ManifestError, UnsafeArchiveError
-from .manifests import Dataset, FileEntry
+from .inputs import bad_input, describe as describe_value, require_choice, require_file, require_int, require_number
+from .manifests import EXTRACT_FORMATS, Dataset, FileEntry
+from .profiles import PROFILES
 
 OFFLINE_ENV = "WORKSHOP_OFFLINE"
 PREFETCH_HINT = "python -m workshop_utils prefetch"
@@ -33,6 +35,8 @@ PREFETCH_HINT = "python -m workshop_utils prefetch"
 
 def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks."""
+    path = require_file(path, "data.sha256_of", "path", "Pass the path of a downloaded file, e.g. wu.fetch(...).")
+    require_int(chunk_bytes, "data.sha256_of", "chunk_bytes", minimum=1)
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_bytes):
@@ -152,6 +156,9 @@ def _member_target(root: Path, name: str) -> Path:
 
 def safe_extract(archive: Path, target: Path, fmt: str) -> Path:
     """Extract ``archive`` into ``target`` after checking every member stays inside it; atomic on success."""
+    require_choice(fmt, "data.safe_extract", "fmt", EXTRACT_FORMATS, "Use the manifest entry's 'extract' value.")
+    archive = require_file(archive, "data.safe_extract", "archive", "Fetch the archive first (wu.fetch).")
+    target = _folder_arg(target, "data.safe_extract", "target")
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -180,7 +187,10 @@ def safe_extract(archive: Path, target: Path, fmt: str) -> Path:
 
 def package_file(entry: FileEntry) -> Path:
     """Locate a file shipped inside an installed package without importing the package."""
-    assert entry.package and entry.package_path
+    if not isinstance(entry, FileEntry) or not (entry.package and entry.package_path):
+        got = f"a download entry ({entry.name})" if isinstance(entry, FileEntry) else describe_value(entry)
+        raise bad_input("data.package_file", "a manifest FileEntry with a 'package' source", got,
+                        "Call wu.fetch(dataset, file) instead: it handles both kinds of source.")
     spec = importlib.util.find_spec(entry.package)
     if spec is None or not spec.submodule_search_locations:
         raise DownloadError(
@@ -196,8 +206,21 @@ def package_file(entry: FileEntry) -> Path:
     return path
 
 
-def _dataset(dataset: str | Dataset) -> Dataset:
-    return manifests.get_dataset(dataset) if isinstance(dataset, str) else dataset
+def _dataset(dataset: str | Dataset, where: str) -> Dataset:
+    if isinstance(dataset, Dataset):
+        return dataset
+    if not isinstance(dataset, str):
+        raise bad_input(where, "dataset as a data set's name or a manifests.Dataset", describe_value(dataset),
+                        "Pass a name from data_manifests/, e.g. 'stardist_dsb2018_nucleus'.")
+    return manifests.get_dataset(dataset)
+
+
+def _folder_arg(folder: object, where: str, name: str) -> Path:
+    """``folder`` as a Path (it need not exist yet), or an error when it is not a path at all."""
+    if not isinstance(folder, (str, os.PathLike)) or not str(folder):
+        raise bad_input(where, f"{name} as a folder path", describe_value(folder),
+                        f"Pass a pathlib.Path, or leave {name} out to use the default.")
+    return Path(folder)
 
 
 def fetch(
@@ -210,8 +233,16 @@ def fetch(
     progress: bool = True,
 ) -> Path:
     """Return a verified local copy of one file of a data set (the extracted folder for archives)."""
-    entry = _dataset(dataset).file(file)
-    ds_name = _dataset(dataset).name
+    where = "data.fetch"
+    if file is not None and not isinstance(file, str):
+        raise bad_input(where, "file as a file name of the data set (a string)", describe_value(file),
+                        "Pass e.g. wu.fetch('stardist_dsb2018_nucleus', 'img2d.tif').")
+    require_number(timeout_s, where, "timeout_s", minimum=0.0, strict=True)
+    require_int(retries, where, "retries", minimum=0, maximum=10)
+    cache_dir = None if cache_dir is None else _folder_arg(cache_dir, where, "cache_dir")
+    ds = _dataset(dataset, where)
+    entry = ds.file(file)
+    ds_name = ds.name
     if entry.from_package:
         path = package_file(entry)
         actual = sha256_of(path)
@@ -256,6 +287,7 @@ class CacheState:
 
 def cache_state(cache_dir: Path | None = None) -> list[CacheState]:
     """Which manifest files are already available (package files, or downloads in the cache)."""
+    cache_dir = None if cache_dir is None else _folder_arg(cache_dir, "data.cache_state", "cache_dir")
     states = []
     for ds in manifests.load_all().values():
         for entry in ds.files:
@@ -275,12 +307,23 @@ def cache_state(cache_dir: Path | None = None) -> list[CacheState]:
 
 def prefetch(lab: int | None = None, manifest: Path | None = None, profile: str | None = None) -> list[Path]:
     """Fetch every file the given lab (or manifest, or all manifests) needs; instructors run this once."""
+    where = "data.prefetch"
+    if lab is not None:
+        require_int(lab, where, "lab", minimum=0, maximum=99)
+    if profile is not None:
+        require_choice(profile, where, "profile", PROFILES, "Pass smoke, cpu or gpu, or leave profile out.")
     if manifest is not None:
-        datasets = [manifests.load_manifest(Path(manifest))]
+        datasets = [manifests.load_manifest(manifest)]
     elif lab is not None:
         datasets = manifests.for_lab(lab, profile)
         if not datasets:
-            raise ManifestError(f"No data set in data_manifests/ lists lab {lab} in 'used_by'; nothing to fetch.")
+            labs = sorted({n for ds in manifests.load_all().values() for n in ds.used_by})
+            scope = f" for profile {profile}" if profile else ""
+            raise ManifestError(
+                f"No data set in data_manifests/ lists lab {lab} in 'used_by'{scope}; nothing to fetch. "
+                f"Expected one of the labs with data: {', '.join(map(str, labs)) or 'none'}. "
+                "Check the lab number, or leave --lab out to fetch everything."
+            )
     else:
         datasets = list(manifests.load_all().values())
     fetched = []
@@ -293,5 +336,5 @@ def prefetch(lab: int | None = None, manifest: Path | None = None, profile: str 
 
 def describe(dataset: str | Dataset) -> str:
     """One line for a lab's data cell: what the data is, its licence and how to cite it."""
-    ds = _dataset(dataset)
+    ds = _dataset(dataset, "data.describe")
     return f"{ds.name}: {ds.description} Licence: {ds.licence}. Cite: {ds.citation}"

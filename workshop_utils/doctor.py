@@ -6,9 +6,10 @@ import concurrent.futures
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from . import data, hardware, profiles
+from .inputs import bad_input, describe, require_number
 
 # What each lab needs importable, checked by really importing it (a package can be installed yet fail to import,
 # e.g. NeMo with the wrong pyarrow).
@@ -34,6 +35,7 @@ LAB_NEEDS: dict[str, list[str]] = {
                               "text tower (sentence-transformers, MiniLM)"],
 }
 OPTIONAL = {"tensorrt"}
+REPORT_KEYS = ("hardware", "tritonserver_binary", "profile", "imports", "labs", "data")
 
 
 @dataclass
@@ -58,6 +60,7 @@ def _try_import(name: str, statement: str, timeout_s: float) -> ImportCheck:
 
 def import_checks(timeout_s: float = 120.0) -> list[ImportCheck]:
     """Import each workshop library in its own process (in parallel) and report which work."""
+    require_number(timeout_s, "doctor.import_checks", "timeout_s", minimum=0.0, strict=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         futures = [pool.submit(_try_import, n, s, timeout_s) for n, s in IMPORT_CHECKS.items()]
         return [f.result() for f in futures]
@@ -65,6 +68,9 @@ def import_checks(timeout_s: float = 120.0) -> list[ImportCheck]:
 
 def diagnose(deep: bool = True, requested: str = profiles.AUTO) -> dict[str, Any]:
     """Everything the doctor reports, as a JSON-ready dict; ``requested`` is a notebook's PROFILE parameter."""
+    if not isinstance(deep, bool):
+        raise bad_input("doctor.diagnose", "deep as True or False", describe(deep),
+                        "Pass deep=False to skip the (slow) import checks.")
     choice = profiles.explain_profile(requested)
     checks = import_checks() if deep else []
     broken = {c.name for c in checks if not c.ok}
@@ -86,8 +92,16 @@ def diagnose(deep: bool = True, requested: str = profiles.AUTO) -> dict[str, Any
     }
 
 
+def _check_report(report: Any, where: str, keys: tuple[str, ...] = REPORT_KEYS) -> None:
+    missing = [key for key in keys if key not in report] if isinstance(report, Mapping) else list(keys)
+    if missing:
+        got = f"a dict without {missing}" if isinstance(report, Mapping) else describe(report)
+        raise bad_input(where, "the dict doctor.diagnose() returns", got, "Pass report = doctor.diagnose(deep=False).")
+
+
 def render(report: dict[str, Any]) -> str:
     """The doctor's report as text for a terminal or notebook."""
+    _check_report(report, "doctor.render")
     out = []
     hw = report["hardware"]
     cpu = hw["cpu"]
@@ -129,4 +143,5 @@ def render(report: dict[str, Any]) -> str:
 
 def healthy(report: dict[str, Any]) -> bool:
     """True when every non-optional library imports."""
+    _check_report(report, "doctor.healthy", ("imports",))
     return all(c["ok"] or c["name"] in OPTIONAL for c in report["imports"])

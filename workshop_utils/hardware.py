@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
 from .errors import HardwareRequirementError
+from .inputs import bad_input, describe, require_choice, require_number
 
 # Distribution name -> import name, for the libraries the labs teach.
 WORKSHOP_LIBRARIES: dict[str, str] = {
@@ -181,6 +182,7 @@ def fair_cpu_threads(sample_s: float = 0.3) -> int:
     ``sample_s`` seconds now, not from the load average, which still counts processes that ended a minute ago
     (in CI, the previous lab) and would make thread counts, and so results, vary from run to run.
     """
+    require_number(sample_s, "hardware.fair_cpu_threads", "sample_s", minimum=0.0, maximum=60.0, strict=True)
     import psutil
 
     cores = cpu_info()["cores"]
@@ -207,6 +209,11 @@ def library_versions() -> dict[str, str | None]:
 
 def gpu_peak_tflops(name: str, dtype: str) -> float | None:
     """Data-sheet peak TFLOP/s of a GPU for ``dtype`` ('bf16' or 'fp32'), or None when not in the table."""
+    if not isinstance(name, str):
+        raise bad_input("hardware.gpu_peak_tflops", "name as the GPU's name (a string)", describe(name),
+                        "Pass torch.cuda.get_device_name(0) or a GpuInfo's .name.")
+    require_choice(dtype, "hardware.gpu_peak_tflops", "dtype", ("bf16", "fp32"),
+                   "Use 'bf16' for the tensor-core figure or 'fp32' for plain FP32.")
     for key, peaks in GPU_PEAK_TFLOPS.items():
         if key.lower() in name.lower():
             return peaks.get(dtype)
@@ -250,6 +257,9 @@ def summary() -> dict[str, Any]:
 
 def print_env(file: Any = None) -> dict[str, Any]:
     """Print a short description of the machine for the first cell of a lab, and return it."""
+    if file is not None and not callable(getattr(file, "write", None)):
+        raise bad_input("hardware.print_env", "file as a text stream with .write() (or None for the screen)",
+                        describe(file), "Leave file out, or pass sys.stdout or an open text file.")
     out = file or sys.stdout
     info = summary()
     versions = library_versions()
@@ -281,10 +291,14 @@ def print_env(file: Any = None) -> dict[str, Any]:
 
 def require_gpu(min_memory_gib: float = 0.0, purpose: str = "this cell") -> GpuInfo:
     """Return the first usable GPU, or raise an error that says what to do instead."""
+    require_number(min_memory_gib, "hardware.require_gpu", "min_memory_gib", minimum=0.0)
+    if not isinstance(purpose, str) or not purpose.strip():
+        raise bad_input("hardware.require_gpu", "purpose as a short text (what the cell does)", describe(purpose),
+                        "Pass e.g. purpose='Building a TensorRT engine', or leave it out.")
     found = gpus()
     if not found:
         raise HardwareRequirementError(
-            f"{purpose} needs an NVIDIA GPU, and none is visible (NVML found no driver). "
+            f"{purpose} needs an NVIDIA GPU: expected at least one visible through NVML; got none (no driver found). "
             "Likely cause: this is a CPU-only machine or the container was started without --gpus. "
             "Next step: run with PROFILE='cpu' (the lab's CPU path), or start a GPU instance "
             "(see docs/instructor_guide.md)."
@@ -292,14 +306,15 @@ def require_gpu(min_memory_gib: float = 0.0, purpose: str = "this cell") -> GpuI
     gpu = max(found, key=lambda g: g.memory_free_mib or 0.0)
     if gpu.memory_free_mib is not None and gpu.memory_free_mib / 1024 < min_memory_gib:
         raise HardwareRequirementError(
-            f"{purpose} needs {min_memory_gib:.1f} GiB of free GPU memory; the best GPU ({gpu.name}, "
-            f"index={gpu.index}) has {gpu.memory_free_mib / 1024:.1f} GiB free. Likely cause: another kernel "
-            "or server still holds memory. Next step: shut down other notebooks' kernels (Kernel > Shut Down "
-            "All Kernels) or run `nvidia-smi` to see who holds it."
+            f"{purpose} needs {min_memory_gib:.1f} GiB of free GPU memory: expected that much on one GPU; the best "
+            f"({gpu.name}, index={gpu.index}) has {gpu.memory_free_mib / 1024:.1f} GiB free. "
+            "Likely cause: another kernel or server still holds memory. Next step: shut down other notebooks' "
+            "kernels (Kernel > Shut Down All Kernels) or run `nvidia-smi` to see who holds it."
         )
     if not torch_cuda()["cuda_available"]:
         raise HardwareRequirementError(
-            f"{purpose} needs torch with CUDA, but torch {torch_cuda()['torch']} cannot use {gpu.name}. "
+            f"{purpose} needs torch with CUDA (expected torch.cuda.is_available()), but torch {torch_cuda()['torch']} "
+            f"cannot use {gpu.name}. "
             "Likely cause: a CPU build of torch, or a driver older than torch's CUDA. "
             f"Next step: use the NGC PyTorch container (docs/instructor_guide.md); see {TROUBLESHOOTING}."
         )

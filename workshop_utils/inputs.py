@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,11 @@ def require_number(
     low_bad = minimum is not None and (number <= minimum if strict else number < minimum)
     high_bad = maximum is not None and (number >= maximum if strict else number > maximum)
     if low_bad or high_bad:
-        word = "exclusive" if strict else "inclusive"
-        raise bad_input(where, f"{name} in [{minimum}, {maximum}] ({word})", str(number),
-                        "Pass a value inside that range.")
+        above, below = ("above", "below") if strict else ("at least", "at most")
+        bounds = " and ".join(part for part in (
+            f"{above} {minimum}" if minimum is not None else "", f"{below} {maximum}" if maximum is not None else "",
+        ) if part)
+        raise bad_input(where, f"{name} {bounds}", str(number), "Pass a value inside that range.")
     return number
 
 
@@ -159,6 +162,69 @@ def require_nonempty(value: Any, where: str, name: str, fix: str = "") -> Sequen
     if not items:
         raise bad_input(where, f"a non-empty {name}", "an empty list", fix or f"Pass at least one item in {name}.")
     return items
+
+
+def require_instance(value: Any, kind: type | tuple[type, ...], where: str, name: str, fix: str) -> Any:
+    """``value`` if it is an instance of ``kind``, else an error naming the type that came."""
+    if not isinstance(value, kind):
+        words = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        got = describe(value) if hasattr(value, "shape") else f"a {type(value).__name__}"  # a module's repr is long
+        raise bad_input(where, f"{name} as {words}", got, fix)
+    return value
+
+
+def require_callable(value: Any, where: str, name: str, fix: str) -> Any:
+    """``value`` if it can be called, else an error that says what to pass."""
+    if not callable(value):
+        raise bad_input(where, f"{name} as a callable", describe(value), fix)
+    return value
+
+
+def require_rng(rng: Any, where: str) -> np.random.Generator:
+    """``rng`` if it is a numpy Generator (the legacy ``np.random`` module and bare seeds are refused)."""
+    if not isinstance(rng, np.random.Generator):
+        raise bad_input(where, "rng as a numpy random Generator", describe(rng),
+                        "Make one per seed: rng = np.random.default_rng(seed).")
+    return rng
+
+
+def require_profile(value: Any, where: str, *, allow_auto: bool = False) -> str:
+    """A resolved profile name, cleaned (" GPU" -> "gpu"); ``allow_auto`` also lets "auto" through."""
+    from .errors import ProfileError
+    from .profiles import AUTO, PROFILES
+
+    allowed = (*PROFILES, AUTO) if allow_auto else PROFILES
+    cleaned = value.strip().lower() if isinstance(value, str) else None
+    if cleaned not in allowed:
+        raise ProfileError(f"{where}: expected profile one of {', '.join(map(repr, allowed))}; got {describe(value)}. "
+                           "Pass the notebook's choice: PROFILE = wu.choose_profile(PROFILE).")
+    return cleaned
+
+
+def require_path(value: Any, where: str, name: str, fix: str = "") -> Path:
+    """``value`` as a Path (str or os.PathLike, not empty); existence is the caller's business."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise bad_input(where, f"{name} as a path (str or pathlib.Path)", describe(value),
+                        fix or f"Pass a path under wu.build_dir(), e.g. {name}=wu.build_dir() / 'out'.")
+    return Path(value)
+
+
+def require_device(value: Any, where: str) -> Any:
+    """``value`` as a torch.device, refusing a CUDA device where torch sees no such GPU."""
+    import torch
+
+    from .errors import HardwareRequirementError
+
+    try:
+        device = torch.device(value)
+    except (TypeError, RuntimeError, ValueError):
+        raise bad_input(where, "device as 'cpu', 'cuda', 'cuda:0' or a torch.device", describe(value),
+                        "Pass device='cpu' (or 'cuda' on a GPU machine).") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise HardwareRequirementError(
+            f"{where}: expected a CUDA GPU that torch can use for device={str(value)!r}; got "
+            f"{torch.cuda.device_count()} usable GPU(s). Pass device='cpu', or run on a GPU machine (profile gpu).")
+    return device
 
 
 def require_file(value: Any, where: str, name: str, fix: str) -> Path:

@@ -15,6 +15,8 @@ import yaml
 
 from . import paths
 from .errors import ManifestError
+from .inputs import bad_input, describe, require_file, require_int
+from .profiles import PROFILES
 
 DATASET_KEYS = {"name", "kind", "description", "licence", "citation", "used_by", "profiles", "files", "notes"}
 DATASET_REQUIRED = {"name", "description", "licence", "citation", "used_by", "files"}
@@ -64,11 +66,15 @@ class Dataset:
             if entry.name == name:
                 return entry
         known = ", ".join(entry.name for entry in self.files)
-        raise ManifestError(f"Data set {self.name!r} has no file {name!r}; it has: {known}.")
+        problem = "holds several files; name one" if name is None else f"has no file {name!r}"
+        raise ManifestError(
+            f"Data set {self.name!r} {problem}: expected one of its known files: {known}. "
+            f"Next step: pass one of those names, e.g. wu.fetch({self.name!r}, {self.files[0].name!r})."
+        )
 
 
 def _fail(source: str, message: str) -> ManifestError:
-    return ManifestError(f"{source}: {message} Fix the manifest (schema in data_manifests/README.md).")
+    return ManifestError(f"{source}: {message} Fix the manifest (the expected schema is in data_manifests/README.md).")
 
 
 def _parse_file(raw: Any, source: str) -> FileEntry:
@@ -108,6 +114,9 @@ def _parse_file(raw: Any, source: str) -> FileEntry:
 
 def parse_manifest(raw: Any, source: str = "<manifest>", source_file: Path | None = None) -> Dataset:
     """Check one manifest mapping against the schema and return it as a :class:`Dataset`."""
+    if not isinstance(source, str):
+        raise bad_input("manifests.parse_manifest", "source as a name for messages (a string)", describe(source),
+                        "Pass the manifest's file name, e.g. source='demo.yaml'.")
     if not isinstance(raw, dict):
         raise _fail(source, f"the top level must be a mapping; got {type(raw).__name__}.")
     missing = DATASET_REQUIRED - set(raw)
@@ -152,6 +161,8 @@ def parse_manifest(raw: Any, source: str = "<manifest>", source_file: Path | Non
 
 def load_manifest(path: Path) -> Dataset:
     """Read and check one manifest file."""
+    path = require_file(path, "manifests.load_manifest", "path",
+                        "Pass a manifest file, e.g. data_manifests/stardist_dsb2018_nucleus.yaml.")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -162,14 +173,25 @@ def load_manifest(path: Path) -> Dataset:
     return dataset
 
 
+def _folder(directory: Any, where: str) -> Path:
+    if not isinstance(directory, (str, Path)) or not Path(directory).is_dir():
+        got = describe(directory) if not isinstance(directory, (str, Path)) else f"{directory} (not a folder)"
+        raise bad_input(where, "directory as a folder of manifest .yaml files", got,
+                        "Leave directory out to use data_manifests/, or pass an existing folder.")
+    return Path(directory)
+
+
 def load_all(directory: Path | None = None) -> dict[str, Dataset]:
     """Every manifest in ``data_manifests/`` by name."""
-    folder = directory or paths.manifests_dir()
+    folder = paths.manifests_dir() if directory is None else _folder(directory, "manifests.load_all")
     return {ds.name: ds for ds in (load_manifest(p) for p in sorted(folder.glob("*.yaml")))}
 
 
 def get_dataset(name: str, directory: Path | None = None) -> Dataset:
     """The manifest entry ``name``, or an error listing the known ones."""
+    if not isinstance(name, str):
+        raise bad_input("manifests.get_dataset", "name as a data set's name (a string)", describe(name),
+                        "Pass a name such as 'stardist_dsb2018_nucleus' (see data_manifests/).")
     datasets = load_all(directory)
     if name not in datasets:
         raise ManifestError(
@@ -181,6 +203,10 @@ def get_dataset(name: str, directory: Path | None = None) -> Dataset:
 
 def for_lab(lab: int, profile: str | None = None, directory: Path | None = None) -> list[Dataset]:
     """Data sets a lab uses (optionally only those its ``profile`` needs)."""
+    require_int(lab, "manifests.for_lab", "lab", minimum=0, maximum=99)
+    if profile is not None and profile not in PROFILES:
+        raise bad_input("manifests.for_lab", f"profile None or one of {', '.join(PROFILES)}", describe(profile),
+                        "Pass the notebook's chosen profile (wu.choose_profile(PROFILE)), or None for every profile.")
     return [
         ds
         for ds in load_all(directory).values()

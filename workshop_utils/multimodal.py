@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import math
 import os
+import pickle
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,6 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import paths, phenotypes
+from .errors import ProfileError
+from .inputs import (InputError, as_array, bad_input, describe, require_int, require_nonempty, require_number,
+                     require_same_length, require_texts)
 from .phenotypes import CellSet
 
 TEXT_MODEL = "all_minilm_l6_v2"  # data_manifests/all_minilm_l6_v2.yaml
@@ -51,8 +56,101 @@ CLIP_PROFILES: dict[str, ClipSettings] = {
 }
 
 
+class CellClipMissingError(InputError, FileNotFoundError):
+    """No saved image-text model where one was asked for (still a FileNotFoundError for older callers)."""
+
+
+# ---------------------------------------------------------------- input checks shared with vlm.py
+def _require_profile(profile: Any, where: str) -> str:
+    if not isinstance(profile, str) or profile not in CLIP_PROFILES:
+        raise ProfileError(f"{where}: expected profile one of {', '.join(map(repr, CLIP_PROFILES))}; got "
+                           f"{describe(profile)}. Pass the profile wu.choose_profile() returned, e.g. 'smoke'.")
+    return profile
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'AEIOU' else 'a'} {noun}"
+
+
+def _require_instance(value: Any, kind: type | tuple[type, ...], where: str, name: str, fix: str) -> Any:
+    if not isinstance(value, kind):
+        words = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        got = describe(value) if hasattr(value, "shape") else _a(type(value).__name__)  # a module's repr is long
+        raise bad_input(where, f"{name} as {_a(words)}", got, fix)
+    return value
+
+
+def _require_tensor(value: Any, where: str, name: str, ndim: int, *, width: int | None = None,
+                    floating: bool = True, fix: str = "") -> torch.Tensor:
+    """A non-empty torch tensor of ``ndim`` dims (and ``width`` on the last axis); checks shape only, no data pass."""
+    shape = "(B,)" if ndim == 1 else "(" + ", ".join(["B", "N", "M"][:ndim - 1] + [str(width or "D")]) + ")"
+    ok = isinstance(value, torch.Tensor) and value.ndim == ndim and value.numel() > 0 and \
+        (width is None or value.shape[-1] == width) and (value.is_floating_point() or not floating)
+    if not ok:
+        kind = "float " if floating else ""
+        raise bad_input(where, f"{name} as a non-empty {kind}torch tensor of shape {shape}", describe(value),
+                        fix or f"Pass {name} as the model or encoder returned it (torch.as_tensor(x) for numpy).")
+    return value
+
+
+def _require_image_batch(x: Any, where: str) -> torch.Tensor:
+    """A (B, 3, H, W) float tensor, as ``to_tensor`` makes: what the image tower reads."""
+    ok = isinstance(x, torch.Tensor) and x.ndim == 4 and x.shape[1] == 3 and x.numel() > 0 and x.is_floating_point()
+    if not ok:
+        raise bad_input(where, "x as a non-empty float tensor (B, 3, H, W)", describe(x),
+                        "Convert (N, H, W, 3) images in [0, 1] with mm.to_tensor(images).")
+    return x
+
+
+def _require_images(images: Any, where: str) -> np.ndarray:
+    """(N, H, W, 3) float images in [0, 1] (a ``CellSet``'s ``images``) as a numpy array."""
+    array = as_array(images, where, "images", ndim=4, kind="float",
+                     fix="Pass (N, H, W, 3) float images in [0, 1] such as cells.images "
+                         "(uint8: images.astype(np.float32) / 255; one image: image[None]).")
+    if array.shape[-1] != 3:
+        raise bad_input(where, "images (N, H, W, 3) with 3 colour channels last", describe(array),
+                        "Move the channel axis last (np.moveaxis(images, 1, -1)) or stack grey images to RGB.")
+    return array
+
+
+def _require_device(device: Any, where: str) -> torch.device:
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise bad_input(where, "device as 'cpu', 'cuda' or a torch.device", describe(device),
+                        "Use device=mm.device_for(PROFILE).") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise bad_input(where, "a device this machine has", f"{resolved} but torch sees no CUDA GPU",
+                        "Use device=mm.device_for(PROFILE): it falls back to the CPU.")
+    return resolved
+
+
+def _require_model(model: Any, where: str) -> "CellClip":
+    return _require_instance(model, CellClip, where, "model",
+                             "Pass the CellClip from mm.train_clip(...) or mm.load_cell_clip()[0].")
+
+
+def _require_settings(settings: Any, kind: type, where: str, profiles: str) -> Any:
+    """A settings dataclass with at least one step, one example per batch and a positive learning rate."""
+    _require_instance(settings, kind, where, "settings",
+                      f"Start from a profile's settings: dataclasses.replace({profiles}[PROFILE], steps=100).")
+    require_int(settings.steps, where, "settings.steps", minimum=1)
+    require_int(settings.batch, where, "settings.batch", minimum=1)
+    require_number(settings.lr, where, "settings.lr", minimum=0.0, strict=True)
+    return settings
+
+
+def _require_cells(cells: Any, where: str) -> CellSet:
+    _require_instance(cells, CellSet, where, "cells", "Make them with ph.make_cells(n, seed, size).")
+    if len(cells) == 0:
+        raise bad_input(where, "at least one cell in cells", "an empty CellSet",
+                        "Make them with ph.make_cells(n >= 1, seed).")
+    return cells
+
+
 def device_for(profile: str) -> torch.device:
     """CUDA only for the gpu profile and only when torch can use it; every other path stays on the CPU."""
+    _require_profile(profile, "device_for")
     return torch.device("cuda" if profile == "gpu" and torch.cuda.is_available() else "cpu")
 
 
@@ -79,7 +177,7 @@ def _cache_file() -> Path:
 
 def encode_texts(texts: Sequence[str], *, use_cache: bool = True) -> torch.Tensor:
     """Unit-norm MiniLM sentence embeddings (N, 384); the encoder loads only for texts not yet in the cache."""
-    texts = list(texts)
+    texts = require_texts(texts, "encode_texts", "texts")
     cache: dict[str, torch.Tensor] = {}
     if use_cache and _cache_file().is_file():
         cache = torch.load(_cache_file(), weights_only=True)
@@ -100,6 +198,7 @@ class ImageTower(nn.Module):
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
+        require_int(width, "ImageTower", "width", minimum=1)
         chans = [3, width, 2 * width, 4 * width, 4 * width]
         layers: list[nn.Module] = []
         for i, (cin, cout) in enumerate(zip(chans[:-1], chans[1:])):
@@ -109,7 +208,7 @@ class ImageTower(nn.Module):
         self.out_channels = chans[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        return self.body(_require_image_batch(x, "ImageTower.forward"))
 
 
 class CellClip(nn.Module):
@@ -117,21 +216,29 @@ class CellClip(nn.Module):
 
     def __init__(self, width: int = 16) -> None:
         super().__init__()
+        require_int(width, "CellClip", "width", minimum=1)
         self.tower = ImageTower(width)
         self.image_proj = nn.Linear(self.tower.out_channels, TEXT_DIM)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         """Unit-norm image embeddings (B, 384)."""
+        _require_image_batch(x, "CellClip.encode_image")
         return F.normalize(self.image_proj(self.tower(x).mean(dim=(2, 3))), dim=-1)
 
     def encode_text(self, text_emb: torch.Tensor) -> torch.Tensor:
         """Frozen MiniLM embeddings (B, 384) are used as they are: no text parameter learns."""
+        _require_tensor(text_emb, "CellClip.encode_text", "text_emb", 2, width=TEXT_DIM,
+                        fix="Pass MiniLM sentence embeddings from mm.encode_texts(texts).")
         return F.normalize(text_emb, dim=-1)
 
 
 def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """(N, H, W, 3) images in [0, 1] -> channels-last (N, 3, H, W) float tensor, centred on 0."""
+    return _to_tensor(_require_images(images, "to_tensor"), device)
+
+
+def _to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     x = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.float32).permute(0, 3, 1, 2) - 0.5
     return x.to(device).contiguous(memory_format=torch.channels_last)
 
@@ -139,6 +246,16 @@ def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.T
 def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
               keys: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE; with ``keys``, every pair sharing a key (same description) counts as a positive."""
+    where = "clip_loss"
+    _require_tensor(image_emb, where, "image_emb", 2)
+    _require_tensor(text_emb, where, "text_emb", 2, width=image_emb.shape[1])
+    require_same_length(where, image_emb=image_emb, text_emb=text_emb)
+    if not isinstance(logit_scale, torch.Tensor) or logit_scale.numel() != 1:
+        raise bad_input(where, "logit_scale as a one-element tensor (log of 1/temperature)", describe(logit_scale),
+                        "Pass model.logit_scale, or torch.tensor(math.log(1 / 0.07)).")
+    if keys is not None:
+        _require_tensor(keys, where, "keys", 1, floating=False, fix="Pass one integer key per pair, e.g. cells.keys.")
+        require_same_length(where, image_emb=image_emb, keys=keys)
     logits = logit_scale.exp().clamp(max=100) * image_emb @ text_emb.T
     if keys is None:
         target = torch.arange(len(logits), device=logits.device)
@@ -150,6 +267,10 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
 
 def lr_at(step: int, total: int, peak: float, warmup_frac: float = 0.1) -> float:
     """Linear warm-up to ``peak`` over the first ``warmup_frac`` of steps, then cosine decay to zero."""
+    total = require_int(total, "lr_at", "total", minimum=1)
+    step = require_int(step, "lr_at", "step", minimum=0, maximum=total - 1)
+    require_number(peak, "lr_at", "peak", minimum=0.0)
+    require_number(warmup_frac, "lr_at", "warmup_frac", minimum=0.0, maximum=1.0)
     warmup = max(1, int(total * warmup_frac))
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -160,11 +281,15 @@ def lr_at(step: int, total: int, peak: float, warmup_frac: float = 0.1) -> float
 def train_clip(cells: CellSet, settings: ClipSettings, device: torch.device | str = "cpu",
                log_every: int = 25) -> tuple[CellClip, dict[str, Any]]:
     """Train a :class:`CellClip` on ``cells``; returns the model and a history (loss, lr, train_s)."""
+    _require_cells(cells, "train_clip")
+    _require_settings(settings, ClipSettings, "train_clip", "mm.CLIP_PROFILES")
+    device = _require_device(device, "train_clip")
+    require_int(log_every, "train_clip", "log_every", minimum=1)
+    images = _require_images(cells.images, "train_clip")
     torch.manual_seed(settings.seed)
-    device = torch.device(device)
     model = CellClip(settings.width).to(device).to(memory_format=torch.channels_last)
     text_table = encode_texts(cells.captions).to(device)
-    images, keys = to_tensor(cells.images, device), torch.as_tensor(cells.keys, device=device)
+    images, keys = _to_tensor(images, device), torch.as_tensor(cells.keys, device=device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.05)
     generator = torch.Generator().manual_seed(settings.seed)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
@@ -200,29 +325,50 @@ def train_clip(cells: CellSet, settings: ClipSettings, device: torch.device | st
     return model, history
 
 
-@torch.no_grad()
 def embed_images(model: CellClip, images: np.ndarray, batch: int = 512) -> torch.Tensor:
     """Unit-norm image embeddings (N, 384) on the CPU."""
+    _require_model(model, "embed_images")
+    array = _require_images(images, "embed_images")
+    return _embed_images(model, array, require_int(batch, "embed_images", "batch", minimum=1))
+
+
+@torch.no_grad()
+def _embed_images(model: CellClip, images: np.ndarray, batch: int = 512) -> torch.Tensor:
     device = next(model.parameters()).device
-    return torch.cat([model.encode_image(to_tensor(images[i:i + batch], device)).float().cpu()
+    return torch.cat([model.encode_image(_to_tensor(images[i:i + batch], device)).float().cpu()
                       for i in range(0, len(images), batch)])
 
 
 @torch.no_grad()
 def embed_prompts(model: CellClip, prompts: Sequence[str]) -> torch.Tensor:
     """Unit-norm text embeddings (N, 384) of free-text prompts, on the CPU."""
+    _require_model(model, "embed_prompts")
+    prompts = require_texts(prompts, "embed_prompts", "prompts")
     device = next(model.parameters()).device
     return model.encode_text(encode_texts(prompts).to(device)).float().cpu()
 
 
 def zero_shot(model: CellClip, images: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
     """Index of the best-matching prompt for each image (no training on the prompts)."""
-    return (embed_images(model, images) @ embed_prompts(model, prompts).T).argmax(dim=1).numpy()
+    _require_model(model, "zero_shot")
+    array = _require_images(images, "zero_shot")
+    prompts = require_texts(prompts, "zero_shot", "prompts")
+    return (_embed_images(model, array) @ embed_prompts(model, prompts).T).argmax(dim=1).numpy()
 
 
 def retrieval_recall(image_emb: torch.Tensor, text_emb: torch.Tensor, keys: np.ndarray,
                      ks: Sequence[int] = (1, 5)) -> dict[str, float]:
     """Recall@k both ways; a hit is a retrieved item with the same (phenotype, stain, magnification)."""
+    where = "retrieval_recall"
+    fix = "Pass embeddings from mm.embed_images / mm.embed_prompts, one row per held-out pair."
+    image_emb = torch.as_tensor(as_array(image_emb, where, "image_emb", ndim=2, kind="float", fix=fix))
+    text_emb = torch.as_tensor(as_array(text_emb, where, "text_emb", ndim=2, kind="float", fix=fix))
+    keys = as_array(keys, where, "keys", ndim=1, kind="integer", fix="Pass one integer key per pair: cells.keys.")
+    n = require_same_length(where, image_emb=image_emb, text_emb=text_emb, keys=keys)
+    if image_emb.shape[1] != text_emb.shape[1]:
+        raise bad_input(where, "image_emb and text_emb of the same width", f"{image_emb.shape[1]} and "
+                        f"{text_emb.shape[1]} columns", "Embed both sides with the same model.")
+    ks = [require_int(k, where, "each k in ks", minimum=1, maximum=n) for k in require_nonempty(ks, where, "ks")]
     sims = image_emb @ text_emb.T
     keys_t = torch.as_tensor(keys)
     out = {}
@@ -238,7 +384,17 @@ def retrieval_recall(image_emb: torch.Tensor, text_emb: torch.Tensor, keys: np.n
 def save_cell_clip(model: CellClip, settings: ClipSettings, profile: str, metrics: dict[str, Any] | None = None,
                    path: Path | None = None) -> Path:
     """Write ``build/artifacts/cell_clip.pt`` (weights, settings, class prompts and their cached embeddings)."""
-    target = path or paths.artifacts_dir() / ARTIFACT
+    where = "save_cell_clip"
+    _require_model(model, where)
+    _require_instance(settings, ClipSettings, where, "settings", "Pass the ClipSettings the model was trained with.")
+    _require_profile(profile, where)
+    if metrics is not None and not isinstance(metrics, Mapping):
+        raise bad_input(where, "metrics as a dict (or None)", _a(type(metrics).__name__),
+                        "Pass a dict of numbers, e.g. {'zeroshot_top1': 0.9}.")
+    target = paths.artifacts_dir() / ARTIFACT if path is None else _require_path(path, where)
+    if not target.parent.is_dir():
+        raise bad_input(where, "path inside an existing folder", f"{target} (no folder {target.parent})",
+                        "Create the folder first (Path(...).mkdir(parents=True)) or leave path=None.")
     prompts = [phenotypes.CLASS_PROMPTS[p] for p in phenotypes.PHENOTYPES]
     payload = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "settings": vars(settings),
                "profile": profile, "classes": list(phenotypes.PHENOTYPES), "prompts": prompts,
@@ -251,19 +407,28 @@ def save_cell_clip(model: CellClip, settings: ClipSettings, profile: str, metric
 
 def load_cell_clip(path: Path | None = None) -> tuple[CellClip, dict[str, Any]]:
     """The saved model (eval mode, CPU) and its metadata."""
-    source = path or paths.artifacts_dir() / ARTIFACT
+    source = paths.artifacts_dir() / ARTIFACT if path is None else _require_path(path, "load_cell_clip")
     if not source.is_file():
-        raise FileNotFoundError(f"No image-text model at {source}. Run lab 05 "
-                                f"(python -m workshop_utils run --labs 05) or call wu.ensure_cell_clip().")
-    payload = torch.load(source, map_location="cpu", weights_only=True)
-    settings = ClipSettings(**payload["settings"])
-    model = CellClip(settings.width)
-    model.load_state_dict(payload["state_dict"])
+        raise CellClipMissingError(
+            f"load_cell_clip: expected a saved image-text model at {source}; got "
+            f"{'a folder' if source.is_dir() else 'no file'}. Run lab 05 "
+            f"(python -m workshop_utils run --labs 05) or call wu.ensure_cell_clip().")
+    try:
+        payload = torch.load(source, map_location="cpu", weights_only=True)
+        settings = ClipSettings(**payload["settings"])
+        model = CellClip(settings.width)
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise bad_input("load_cell_clip", "a file written by mm.save_cell_clip", f"{source} ({type(err).__name__})",
+                        "Delete it and rebuild with wu.ensure_cell_clip() (or rerun lab 05).") from None
     return model.eval().to(memory_format=torch.channels_last), payload
 
 
 def ensure_cell_clip(profile: str = "smoke") -> Path:
     """Path of the saved model; trains and saves one with ``profile``'s settings when it is missing (CPU: ~30 s)."""
+    _require_profile(profile, "ensure_cell_clip")
     target = paths.artifacts_dir() / ARTIFACT
     if target.is_file():
         return target
@@ -273,19 +438,37 @@ def ensure_cell_clip(profile: str = "smoke") -> Path:
     return save_cell_clip(model, settings, profile)
 
 
-def _as_batch(images: Any, size: int) -> np.ndarray:
+def _require_path(path: Any, where: str) -> Path:
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise bad_input(where, "path as a file path (str or Path)", describe(path), "Pass a Path, or leave path=None.")
+    return Path(path)
+
+
+def _as_batch(images: Any, size: int, where: str = "classify_cells") -> np.ndarray:
     """Accept one image or many, (H, W) grey or (H, W, 3) RGB, uint8 or float; return (N, size, size, 3) in [0, 1]."""
-    array = np.asarray(images if not isinstance(images, (list, tuple)) else np.stack(images)).astype(np.float32)
+    return _resized(_unit_batch(images, where), size)
+
+
+def _unit_batch(images: Any, where: str) -> np.ndarray:
+    """Checked (N, H, W, 3) float32 in [0, 1] at the images' own size (grey images rendered as a nucleus stain)."""
+    fix = (f"{where} expects (H, W), (H, W, 3) or a batch of them: one cell per image, e.g. cells.images[:8] "
+           "or a list of (32, 32) crops.")
+    array = as_array(images, where, "images", ndim=(2, 3, 4), fix=fix).astype(np.float32)
     if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] != 3):
         array = array[None] if array.ndim == 2 else array
         grey = array / (array.max(axis=(1, 2), keepdims=True) + 1e-6)
         array = np.stack([0.15 * grey, 0.1 * grey, 0.95 * grey], -1)  # a nucleus stain, rendered like fluorescence
     elif array.ndim == 3:
         array = array[None]
-    if array.ndim != 4:
-        raise ValueError(f"classify_cells expects (H, W), (H, W, 3) or a batch of them; got shape {array.shape}.")
+    if array.shape[-1] != 3:
+        raise bad_input(where, "a batch (N, H, W, 3) with the 3 colour channels last", describe(array),
+                        "Move channels last (np.moveaxis(images, 1, -1)) or drop a single channel (images[..., 0]).")
     if array.max() > 1.5:
         array = array / 255.0
+    return array
+
+
+def _resized(array: np.ndarray, size: int) -> np.ndarray:
     if array.shape[1:3] != (size, size):
         batch = torch.as_tensor(array).permute(0, 3, 1, 2)
         array = F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True).permute(0, 2, 3, 1).numpy()
@@ -298,18 +481,30 @@ def phenotype_probabilities(images: Any, labels: Sequence[str], *, rotations: bo
     A phenotype name uses its class prompt, other text is used as is. ``rotations=True`` averages each image's
     embedding over its four 90-degree rotations first: a cell has no up or down, and the average is steadier.
     """
-    if not labels:
-        raise ValueError("classify_cells needs at least one label, e.g. ['mitotic', 'apoptotic'].")
+    return _probabilities(images, labels, rotations, "phenotype_probabilities")
+
+
+def _require_labels(labels: Any, where: str) -> list[str]:
+    if not isinstance(labels, (str, bytes)) and hasattr(labels, "__len__") and len(labels) == 0:
+        raise bad_input(where, "at least one label", "an empty list",
+                        "Pass the names to choose between, e.g. ['mitotic', 'apoptotic'] or list(ph.PHENOTYPES).")
+    return require_texts(labels, where, "labels")
+
+
+def _probabilities(images: Any, labels: Sequence[str], rotations: bool, where: str) -> np.ndarray:
+    labels = _require_labels(labels, where)
+    unit = _unit_batch(images, where)  # checked before the model loads (or trains)
     model, payload = load_cell_clip(ensure_cell_clip())
     prompts = [phenotypes.CLASS_PROMPTS.get(label.strip().lower(), label) for label in labels]
-    batch = _as_batch(images, payload["settings"]["image_size"])
+    batch = _resized(unit, payload["settings"]["image_size"])
     views = [np.ascontiguousarray(np.rot90(batch, k, axes=(1, 2))) for k in range(4 if rotations else 1)]
-    image_emb = F.normalize(torch.stack([embed_images(model, view) for view in views]).mean(0), dim=-1)
+    image_emb = F.normalize(torch.stack([_embed_images(model, view) for view in views]).mean(0), dim=-1)
     logits = (image_emb @ embed_prompts(model, prompts).T) * model.logit_scale.exp().detach().cpu()
     return torch.softmax(logits, dim=1).numpy()
 
 
 def classify_cells(images: Any, labels: Sequence[str], *, rotations: bool = False) -> list[str]:
     """The best-matching label for each image (see :func:`phenotype_probabilities`)."""
-    probabilities = phenotype_probabilities(images, labels, rotations=rotations)
+    labels = _require_labels(labels, "classify_cells")
+    probabilities = _probabilities(images, labels, rotations, "classify_cells")
     return [labels[i] for i in probabilities.argmax(axis=1)]

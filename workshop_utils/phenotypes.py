@@ -8,9 +8,12 @@ seed, so a training set and a held-out set are reproducible and disjoint by cons
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
+
+from .inputs import InputError, as_array, bad_input, describe, require_choice, require_int, require_number
 
 PHENOTYPES: tuple[str, ...] = ("interphase", "mitotic", "apoptotic", "elongated", "binucleated", "clustered")
 STAINS: tuple[str, ...] = ("fluorescence", "H&E")
@@ -84,8 +87,20 @@ def all_captions() -> list[str]:
     return out
 
 
+def _require_rng(rng: Any, where: str) -> np.random.Generator:
+    """``rng`` if it is a numpy Generator (the legacy ``np.random`` module and bare seeds are refused)."""
+    if not isinstance(rng, np.random.Generator):
+        raise bad_input(where, "rng as a numpy random Generator", describe(rng),
+                        "Pass rng=np.random.default_rng(seed) (make one per seed, not the np.random module).")
+    return rng
+
+
 def caption_for(phenotype: str, stain: str, mag: str, rng: np.random.Generator) -> str:
     """A random template caption for one image's attributes."""
+    require_choice(phenotype, "caption_for", "phenotype", PHENOTYPES, "Use a name from phenotypes.PHENOTYPES.")
+    require_choice(stain, "caption_for", "stain", STAINS, "Use a name from phenotypes.STAINS.")
+    require_choice(mag, "caption_for", "mag", MAGNIFICATIONS, "Use a name from phenotypes.MAGNIFICATIONS.")
+    _require_rng(rng, "caption_for")
     template = TEMPLATES[rng.integers(len(TEMPLATES))]
     phrase = PHRASES[phenotype][rng.integers(len(PHRASES[phenotype]))]
     stain_phrase = STAIN_PHRASES[stain][rng.integers(len(STAIN_PHRASES[stain]))]
@@ -160,6 +175,12 @@ def _draw(phenotype: str, size: int, scale: float, rng: np.random.Generator) -> 
 def add_microscope_noise(image: np.ndarray, rng: np.random.Generator, *, blur_px: float = 0.7,
                          photons: float = 200.0, read_noise: float = 0.02, gradient: float = 0.15) -> np.ndarray:
     """Optical blur, uneven illumination, shot noise (``photons`` at full scale) and read noise on a [0, 1] image."""
+    where = "add_microscope_noise"
+    image = as_array(image, where, "image", ndim=3, fix="Pass one (H, W, 3) RGB image in [0, 1], e.g. cells.images[0].")
+    _require_rng(rng, where)
+    for name, value in (("blur_px", blur_px), ("read_noise", read_noise), ("gradient", gradient)):
+        require_number(value, where, name, minimum=0.0)
+    require_number(photons, where, "photons", minimum=0.0, strict=True)
     out = ndimage.gaussian_filter(image, sigma=(blur_px, blur_px, 0)) if blur_px > 0 else image
     h, w = out.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
@@ -186,8 +207,13 @@ def _stain(cyto: np.ndarray, nuc: np.ndarray, stain: str, rng: np.random.Generat
 
 def make_cells(n: int, seed: int, size: int = 32) -> CellSet:
     """``n`` captioned cell images of ``size``×``size`` px, balanced over phenotypes; reproducible from ``seed``."""
-    if n < 1 or size < 16:
-        raise ValueError(f"make_cells needs n >= 1 and size >= 16 px; got n={n}, size={size}.")
+    try:
+        require_int(n, "make_cells", "n", minimum=1)
+        require_int(size, "make_cells", "size", minimum=16)
+        require_int(seed, "make_cells", "seed", minimum=0)
+    except InputError as err:  # one sentence for the whole call, as lab 05 documents it
+        raise InputError(f"{err} make_cells needs n >= 1 cells of size >= 16 px and a seed >= 0, "
+                         "e.g. make_cells(60, seed=0).") from None
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(PHENOTYPES))
     stains = rng.integers(0, len(STAINS), n)

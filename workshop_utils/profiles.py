@@ -12,6 +12,7 @@ from typing import Callable, TypeVar
 
 from . import hardware
 from .errors import ProfileError
+from .inputs import bad_input, describe
 
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 AUTO = "auto"
@@ -28,19 +29,27 @@ class ProfileChoice:
     reason: str
 
 
-def _validate(name: str, source: str) -> str:
-    cleaned = name.strip().lower()
-    if cleaned not in PROFILES:
-        raise ProfileError(
-            f"Unknown profile {name!r} (from {source}). Expected one of {', '.join(PROFILES)} or 'auto'. "
-            f"Next step: set PROFILE in the notebook's parameters cell, or unset {ENV_VAR}."
+def _validate(name: object, source: str, *, allow_auto: bool = False) -> str:
+    """``name`` cleaned (``" GPU "`` -> ``"gpu"``), or a :class:`ProfileError` listing the profiles."""
+    cleaned = name.strip().lower() if isinstance(name, str) else None
+    if cleaned not in PROFILES and not (allow_auto and cleaned == AUTO):
+        known = f"{', '.join(PROFILES)} or 'auto'" if allow_auto else ", ".join(PROFILES)
+        fix = (
+            "Pass the PROFILE the notebook chose (PROFILE = wu.choose_profile(PROFILE)), not 'auto'."
+            if cleaned == AUTO
+            else f"Set PROFILE in the notebook's parameters cell, or unset {ENV_VAR}."
         )
+        raise ProfileError(f"Unknown profile {name!r} (from {source}). Expected one of {known}. Next step: {fix}")
     return cleaned
 
 
 def explain_profile(requested: str | None = AUTO, gpu_usable: Callable[[], bool] | None = None) -> ProfileChoice:
     """Choose a profile and say why; ``gpu_usable`` is injectable for tests."""
-    if requested and requested.strip().lower() != AUTO:
+    if gpu_usable is not None and not callable(gpu_usable):
+        raise bad_input("profiles.explain_profile", "gpu_usable as a function returning True or False",
+                        describe(gpu_usable), "Pass a function, e.g. gpu_usable=lambda: False, or leave it out.")
+    unset = requested is None or (isinstance(requested, str) and not requested)  # read as 'auto'
+    if not unset and _validate(requested, "the PROFILE parameter", allow_auto=True) != AUTO:
         return ProfileChoice(_validate(requested, "the PROFILE parameter"), "set by the notebook's PROFILE parameter")
     from_env = os.environ.get(ENV_VAR, "").strip()
     if from_env and from_env.lower() != AUTO:
@@ -60,4 +69,4 @@ def choose_profile(requested: str | None = AUTO) -> str:
 
 def per_profile(profile: str, *, smoke: T, cpu: T, gpu: T) -> T:
     """Pick the value for ``profile``: ``EPOCHS = wu.per_profile(PROFILE, smoke=2, cpu=10, gpu=50)``."""
-    return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[_validate(profile, "per_profile")]
+    return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[_validate(profile, "profiles.per_profile")]

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .results import load_results
+from .inputs import bad_input, describe, require_file
+from .results import _results_folder, load_results
 from .runner import KEY_METRICS, SMOKE_BUDGET_S
 
 _TIMEBOX = re.compile(r"Teaching: (\d+) min · Exercises: (\d+) min")
@@ -24,7 +25,12 @@ _TIMEBOX = re.compile(r"Teaching: (\d+) min · Exercises: (\d+) min")
 
 def declared_minutes(notebook: Path) -> tuple[int, int] | None:
     """(teaching, exercise) minutes from a lab's header cell, or None when it declares none."""
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    notebook = require_file(notebook, "declared_minutes", "notebook", "Pass a lab notebook, e.g. notebooks/01_*.ipynb.")
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise bad_input("declared_minutes", "a Jupyter notebook (JSON with a 'cells' list)",
+                        f"{notebook} ({type(exc).__name__}: {exc})", "Pass the .ipynb file, not a script or export.") from None
     header = "".join(cells[0]["source"]) if cells else ""
     match = _TIMEBOX.search(header)
     return (int(match.group(1)), int(match.group(2))) if match else None
@@ -63,6 +69,8 @@ def _hardware(record: dict[str, Any]) -> str:
 
 def collect(results_dir: Path | None = None) -> list[LabHealth]:
     """One :class:`LabHealth` per results file."""
+    if results_dir is not None:
+        _results_folder(results_dir, "collect", "results_dir")
     rows = []
     for record in load_results(results_dir):
         lab = record.get("lab", "?")
@@ -107,8 +115,14 @@ def _fmt(value: Any) -> str:
 
 def write_report(target: Path | None = None, results_dir: Path | None = None) -> Path:
     """Write ``build/report.html`` and return its path."""
+    if target is not None and (not isinstance(target, (str, Path)) or Path(target).is_dir()
+                               or not Path(target).parent.is_dir()):
+        raise bad_input("write_report", "target as a file path in an existing folder (or None)", describe(target),
+                        "Pass e.g. target=Path('build/report.html'), or leave it out.")
+    if results_dir is not None:
+        _results_folder(results_dir, "write_report", "results_dir")
     rows = collect(results_dir)
-    out = target or paths.build_dir() / "report.html"
+    out = Path(target) if target is not None else paths.build_dir() / "report.html"
     body = []
     for r in rows:
         limit = r.budget_s if r.profile == "smoke" else r.timebox_s

@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 import math
 import numbers
+import re
 import resource
 import sys
 import time
@@ -20,10 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import hardware, paths
-from .errors import LabCheckFailed
+from .errors import LabCheckFailed, ProfileError
+from .inputs import InputError, bad_input, describe
 
 Scalar = float | int | bool | str | None
+_LAB_STEM = re.compile(r"\d\d_[\w-]+")
+
+
+class MetricError(InputError, TypeError):
+    """A metric that cannot go into the results JSON (a container, an object); still a TypeError for old callers."""
 
 
 def peak_rss_mib() -> float:
@@ -44,7 +53,10 @@ def peak_rss_mib() -> float:
 
 
 def _scalar(name: str, value: Any) -> Scalar:
-    """Turn numpy/torch scalars into plain JSON values; refuse containers so ``metrics`` stays flat."""
+    """Turn numpy/torch scalars into plain JSON values (NaN/inf become None); refuse containers so ``metrics`` stays flat."""
+    if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
+        raise bad_input("LabRecorder.record", "each metric name as a non-blank string without spaces", describe(name),
+                        "Name figures like Python variables: lab.record(dice_real=0.71, count_real=118).")
     if value is None or isinstance(value, (bool, str)):
         return value
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
@@ -56,10 +68,17 @@ def _scalar(name: str, value: Any) -> Scalar:
     if isinstance(value, numbers.Real):
         number = float(value)
         return number if math.isfinite(number) else None
-    raise TypeError(
-        f"Metric {name!r} must be a number, bool, string or None; got {type(value).__name__}. "
-        "Record one named figure per metric (e.g. latency_ms_b1=..., latency_ms_b8=...)."
+    raise MetricError(
+        f"LabRecorder.record: expected metric {name!r} as a number, bool, string or None; got {describe(value)}. "
+        "Record one named figure per metric (e.g. latency_ms_b1=..., latency_ms_b8=...), or str() an object."
     )
+
+
+def _is_verdict(ok: Any) -> bool:
+    """True for Python/numpy bools and one-element torch/numpy bool values (what a comparison returns)."""
+    if isinstance(ok, (bool, np.bool_)):
+        return True
+    return getattr(ok, "ndim", None) == 0 and "bool" in str(getattr(ok, "dtype", ""))
 
 
 @dataclass
@@ -88,6 +107,15 @@ class LabRecorder:
 
     def expect(self, name: str, ok: bool, detail: str = "") -> bool:
         """Note an asserted outcome; ``finish()`` fails the lab if any is false. Prints a one-line verdict."""
+        if not isinstance(name, str) or not name.strip():
+            raise bad_input("LabRecorder.expect", "name as a non-blank sentence", describe(name),
+                            'Say what must hold: lab.expect("training loss falls", losses[-1] < losses[0]).')
+        if not _is_verdict(ok):
+            raise bad_input("LabRecorder.expect", "ok as True/False (the result of a comparison)", describe(ok),
+                            "Compare first, e.g. lab.expect(name, dice >= 0.8, f'{dice:.3f}'); wrap others in bool().")
+        if not isinstance(detail, str):
+            raise bad_input("LabRecorder.expect", "detail as a string", describe(detail),
+                            "Format the figure first, e.g. f'{dice:.3f}'.")
         verdict = bool(ok)
         self.expectations.append(Expectation(name, verdict, detail))
         print(f"{'PASS' if verdict else 'FAIL'} {name}" + (f" — {detail}" if detail else ""))
@@ -134,14 +162,32 @@ def start_lab(lab: str, profile: str) -> LabRecorder:
     """Begin recording a lab run; call this in the setup cell so ``wall_s`` covers the whole lab."""
     from .profiles import PROFILES
 
+    if not isinstance(lab, str) or not _LAB_STEM.fullmatch(lab):
+        known = ", ".join(nb.stem for nb in sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))) or "none found"
+        raise bad_input("start_lab", f"lab as a notebook stem NN_name (known labs: {known})", describe(lab),
+                        'Pass the notebook\'s file name without folder or .ipynb: wu.start_lab("01_monai_nuclei_segmentation", PROFILE).')
     if profile not in PROFILES:
-        raise ValueError(f"start_lab() needs a resolved profile ({', '.join(PROFILES)}); got {profile!r}.")
+        raise ProfileError(f"start_lab: expected a resolved profile, one of {', '.join(PROFILES)}; got {describe(profile)}. "
+                           "Pass the profile the setup cell resolved: PROFILE = wu.explain_profile(PROFILE).profile.")
     return LabRecorder(lab=lab, profile=profile)
+
+
+def _results_folder(directory: Any, where: str, name: str = "directory") -> Path:
+    """``directory`` as an existing folder of results JSON files (the report checks its argument with this too)."""
+    if not isinstance(directory, (str, Path)) or not str(directory):
+        raise bad_input(where, f"{name} as a folder path (or None for build/results)", describe(directory),
+                        "Pass the folder holding the <lab>.json files, or leave it out.")
+    folder = Path(directory)
+    if not folder.is_dir():
+        state = "a file" if folder.exists() else "missing"
+        raise bad_input(where, f"{name} to be an existing folder", f"{folder} ({state})",
+                        "Run a lab first (make run) or pass the folder holding the <lab>.json files.")
+    return folder
 
 
 def load_results(directory: Path | None = None) -> list[dict[str, Any]]:
     """Every results JSON under ``build/results`` (or ``directory``), sorted by lab name."""
-    folder = directory or paths.results_dir()
+    folder = paths.results_dir() if directory is None else _results_folder(directory, "load_results")
     records = []
     for file in sorted(folder.glob("*.json")):
         try:

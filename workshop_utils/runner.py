@@ -6,11 +6,14 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from . import paths
+from .errors import ProfileError, WorkshopError
+from .inputs import bad_input, describe, require_file, require_int
 from .results import load_results
 
 # Metrics shown in the summary per lab, when the lab records them.
@@ -36,6 +39,20 @@ SMOKE_BUDGET_S: dict[str, float] = {
 }
 
 
+class NoNotebooksError(WorkshopError, FileNotFoundError):
+    """The notebooks folder holds no lab notebooks (a wrong checkout or ``WORKSHOP_ROOT``)."""
+
+
+def _check_profile(profile: Any, where: str) -> str:
+    """``profile`` if it is one the notebooks accept (their setup cell resolves ``auto``)."""
+    from .profiles import AUTO, PROFILES
+
+    if not isinstance(profile, str) or profile.strip().lower() not in (*PROFILES, AUTO):
+        raise ProfileError(f"{where}: expected profile one of {', '.join(PROFILES)} or {AUTO!r}; got {describe(profile)}. "
+                           "Pass e.g. profile='smoke' (CI) or 'auto' (picked from the hardware).")
+    return profile
+
+
 @dataclass
 class NotebookRun:
     """The outcome of executing one notebook."""
@@ -52,9 +69,17 @@ class NotebookRun:
 def lab_notebooks(selection: list[str] | None = None) -> list[Path]:
     """Lab notebooks in number order, optionally only those whose stem starts with one of ``selection``."""
     found = sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
-    if selection:
-        found = [nb for nb in found if any(nb.stem.startswith(s) for s in selection)]
-    return found
+    if selection is None:
+        return found
+    if isinstance(selection, (str, bytes)) or not isinstance(selection, (list, tuple)):
+        raise bad_input("lab_notebooks", "selection as a list of lab prefixes", describe(selection),
+                        "Wrap it in a list: lab_notebooks(['01']) (or pass None for every lab).")
+    known = ", ".join(nb.stem for nb in found) or f"none in {paths.notebooks_dir()}"
+    for item in selection:
+        if not isinstance(item, str) or not item or not any(nb.stem.startswith(item) for nb in found):
+            raise bad_input("lab_notebooks", f"lab numbers or names from the known labs: {known}", describe(item),
+                            "Pass a prefix such as '01' or a full name such as '01_monai_nuclei_segmentation'.")
+    return [nb for nb in found if any(nb.stem.startswith(s) for s in selection)] if selection else found
 
 
 def kernel_environment() -> None:
@@ -76,12 +101,28 @@ def run_notebook(
     cell_timeout_s: int = 900,
     parameters: dict[str, Any] | None = None,
 ) -> NotebookRun:
-    """Execute ``notebook`` with ``PROFILE=profile``; a failure names the cell and its error, never raises."""
+    """Execute ``notebook`` with ``PROFILE=profile``; a failing cell is reported in the result, not raised.
+
+    Bad arguments (a missing notebook, an unknown profile, a non-positive timeout) raise before papermill starts.
+    """
+    fix = "Pass a lab notebook path, e.g. runner.lab_notebooks(['01'])[0]."
+    notebook = require_file(notebook, "run_notebook", "notebook", fix)
+    if notebook.suffix != ".ipynb":
+        raise bad_input("run_notebook", "notebook as a .ipynb file", str(notebook), fix)
+    _check_profile(profile, "run_notebook")
+    cell_timeout_s = require_int(cell_timeout_s, "run_notebook", "cell_timeout_s", minimum=1)
+    if out_dir is not None and (not isinstance(out_dir, (str, Path)) or Path(out_dir).is_file()):
+        raise bad_input("run_notebook", "out_dir as a folder path (or None for build/executed)", describe(out_dir),
+                        "Pass a folder for the executed copies, e.g. out_dir=tmp_path / 'executed'.")
+    if parameters is not None and (not isinstance(parameters, Mapping)
+                                   or not all(isinstance(k, str) and k.isidentifier() for k in parameters)):
+        raise bad_input("run_notebook", "parameters as a dict of variable name -> value", describe(parameters),
+                        "Name the notebook's parameters-cell variables, e.g. parameters={'MAX_STEPS': 20}.")
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     kernel_environment()
-    target_dir = out_dir or paths.build_dir() / "executed"
+    target_dir = Path(out_dir) if out_dir is not None else paths.build_dir() / "executed"
     target_dir.mkdir(parents=True, exist_ok=True)
     executed = target_dir / notebook.name
     params = {"PROFILE": profile, **(parameters or {})}
@@ -109,6 +150,9 @@ def run_notebook(
 
 def describe_failure(run: NotebookRun) -> str:
     """One paragraph naming the notebook, the failing cell and where to read the full traceback."""
+    if not isinstance(run, NotebookRun):
+        raise bad_input("describe_failure", "a NotebookRun (what run_notebook returns)", describe(run),
+                        "Pass the result of runner.run_notebook(...).")
     cell = f"cell [{run.failed_cell}]" if run.failed_cell is not None else "a cell (or the kernel)"
     return (
         f"{run.notebook} failed in {cell} after {run.wall_s:.0f} s (profile {run.profile}): {run.error}\n"
@@ -118,6 +162,9 @@ def describe_failure(run: NotebookRun) -> str:
 
 def write_summary(runs: list[NotebookRun]) -> Path:
     """Write ``build/summary.md`` and ``build/summary.json`` from the runs and the labs' results files."""
+    if not isinstance(runs, (list, tuple)) or not runs or not all(isinstance(run, NotebookRun) for run in runs):
+        raise bad_input("write_summary", "a non-empty list of NotebookRun (what run_notebook returns)", describe(runs),
+                        "Pass the list run_labs builds: [runner.run_notebook(nb, profile) for nb in notebooks].")
     results = {record.get("lab"): record for record in load_results()}
     rows = []
     for run in runs:
@@ -146,10 +193,13 @@ def _fmt(value: Any) -> str:
 
 def run_labs(profile: str = "auto", selection: list[str] | None = None, cell_timeout_s: int = 1800) -> list[NotebookRun]:
     """Execute the labs in order, printing progress, and write the summary; keeps going past a failed lab."""
+    _check_profile(profile, "run_labs")
+    cell_timeout_s = require_int(cell_timeout_s, "run_labs", "cell_timeout_s", minimum=1)
     runs = []
     notebooks = lab_notebooks(selection)
     if not notebooks:
-        raise FileNotFoundError(f"No lab notebooks matched {selection or 'NN_*.ipynb'} in {paths.notebooks_dir()}.")
+        raise NoNotebooksError(f"run_labs: expected lab notebooks NN_*.ipynb in {paths.notebooks_dir()}; got none. "
+                               "Run from the repository checkout or set WORKSHOP_ROOT to it.")
     for notebook in notebooks:
         print(f"▶ {notebook.stem} (profile {profile}) …", flush=True)
         run = run_notebook(notebook, profile, cell_timeout_s=cell_timeout_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import os
 import secrets
 import shutil
@@ -23,12 +24,15 @@ import urllib.request
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from . import paths
 from .errors import WorkshopError
+from .inputs import bad_input, describe, require_int, require_nonempty, require_number, require_texts
+from .profiles import _validate as _check_profile
 
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
+MODELS = ("nuclei_unet", "fixed_cost")  # what the PyTriton worker serves (a model repository may hold others)
 TOKEN_HEADER = "triton-access-token"
 TOKEN_ENV = "WORKSHOP_TRITON_TOKEN"
 MAX_WORKSPACE_ROOT_CHARS = 60
@@ -45,6 +49,10 @@ class PortInUseError(ServerError):
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
     """True when nothing listens on ``host:port`` (a bind test, as the server will do)."""
+    _check_port(port, "serving.port_free", "port")
+    if not isinstance(host, str) or not host:
+        raise bad_input("serving.port_free", "host as an address string", describe(host),
+                        "Leave host out (127.0.0.1, where the workshop's servers listen).")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -52,6 +60,10 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def _check_port(port: Any, where: str, name: str) -> int:
+    return require_int(port, where, name, minimum=1, maximum=65535)
 
 
 def _any_free_port(taken: set[int]) -> int:
@@ -66,6 +78,11 @@ def _any_free_port(taken: set[int]) -> int:
 def choose_ports(http: int | None = None, grpc: int | None = None, metrics: int | None = None) -> dict[str, int]:
     """Ports for the server: the ones asked for (error if taken), else 8000/8001/8002 when free, else free ones."""
     asked = {"http": http, "grpc": grpc, "metrics": metrics}
+    explicit = {kind: _check_port(port, "serving.choose_ports", kind)
+                for kind, port in asked.items() if port is not None}
+    if len(set(explicit.values())) < len(explicit):
+        raise bad_input("serving.choose_ports", "a different port for each of http, grpc and metrics", str(explicit),
+                        "Give each its own port, or pass None for some to let the workshop choose free ones.")
     chosen: dict[str, int] = {}
     starting = {p for server in running_servers() for p in server.ports.values()}  # may not be bound yet
     for kind, port in asked.items():
@@ -144,6 +161,7 @@ class TritonServer:
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the server's log."""
+        require_int(lines, "serving.TritonServer.log_tail", "lines", minimum=1)
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
@@ -168,6 +186,7 @@ class TritonServer:
 
     def wait_ready(self, timeout_s: float = 120.0) -> "TritonServer":
         """Block until ready; on timeout or an early exit, stop the server and raise with its log tail."""
+        _check_timeout(timeout_s, "serving.TritonServer.wait_ready", "timeout_s")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
@@ -191,6 +210,7 @@ class TritonServer:
 
     def stop(self, timeout_s: float = 20.0) -> bool:
         """SIGINT the worker, wait, SIGKILL its process group if needed, then check and return cleanup (True = clean)."""
+        _check_timeout(timeout_s, "serving.TritonServer.stop", "timeout_s")
         if self.stopped:
             return not self.leftovers
         self.stopped = True
@@ -312,12 +332,49 @@ def _new_workspace(keep_logs: int = 30) -> tuple[Path, Path]:
     return _workspace_root() / f"ws-{stamp}", log
 
 
+def _check_timeout(value: Any, where: str, name: str) -> float:
+    return require_number(value, where, name, minimum=0.0, strict=True)
+
+
+def _check_start(where: str, models: Any, options: Mapping[str, Any]) -> list[str]:
+    """Check :func:`start_server`'s arguments without starting anything; return the model names as a list."""
+    unknown = sorted(set(options) - set(START_OPTIONS))
+    if unknown:
+        raise bad_input(where, f"options drawn from {', '.join(START_OPTIONS)}", f"unknown {unknown}",
+                        "Check the spelling (help(wu.serve_models) lists them).")
+    names = require_nonempty(models, where, "models", "Pass a list of model names, e.g. models=['fixed_cost'].")
+    repository = options.get("repository")
+    if repository is not None:
+        require_texts(names, where, "models")
+        if not isinstance(repository, (str, os.PathLike)) or not Path(repository).is_dir():
+            got = f"{repository} (not a folder)" if isinstance(repository, (str, os.PathLike)) else describe(repository)
+            raise bad_input(where, "repository as an existing model-repository folder", got,
+                            "Write one first: repository = wu.write_model_repository(onnx_path, ...).")
+    elif any(name not in MODELS for name in names):
+        raise bad_input(where, f"a non-empty list of model names drawn from {MODELS}", f"models={names}",
+                        "Serve those two with PyTriton, or pass repository=... to serve a model repository.")
+    for name, low in (("instances", 1), ("max_batch_size", 1), ("max_queue_delay_us", 0)):
+        if name in options:
+            require_int(options[name], where, name, minimum=low)
+    if "fixed_cost_ms" in options:
+        require_number(options["fixed_cost_ms"], where, "fixed_cost_ms", minimum=0.0)
+    if not isinstance(options.get("dynamic_batching", True), bool):
+        raise bad_input(where, "dynamic_batching as True or False", describe(options["dynamic_batching"]),
+                        "Pass dynamic_batching=True (the default) or False.")
+    for kind in DEFAULT_PORTS:
+        if options.get(f"{kind}_port") is not None:
+            _check_port(options[f"{kind}_port"], where, f"{kind}_port")
+    return names
+
+
 @contextlib.contextmanager
 def serve_models(
     models: Sequence[str] = ("nuclei_unet",), *, ready_timeout_s: float = 120.0, **options: Any
 ) -> Iterator[TritonServer]:
     """Serve ``models`` until the block ends: ``nuclei_unet`` (the ONNX at ``onnx_path``) and/or ``fixed_cost``
     (~``fixed_cost_ms`` per batch); ``options`` are :func:`start_server`'s (batching, instances, ports...)."""
+    _check_start("serving.serve_models", models, options)
+    _check_timeout(ready_timeout_s, "serving.serve_models", "ready_timeout_s")
     server = _start_ready(models, options, ready_timeout_s)
     try:
         yield server
@@ -342,10 +399,16 @@ def _start_ready(models: Sequence[str], options: dict[str, Any], ready_timeout_s
 @contextlib.contextmanager
 def serve_side_by_side(*option_sets: dict[str, Any], ready_timeout_s: float = 120.0) -> Iterator[list[TritonServer]]:
     """Several servers at once (start-ups overlap): ``with wu.serve_side_by_side(dict(models=...), dict(...)) as (a, b):``."""
+    where = "serving.serve_side_by_side"
+    if not option_sets or not all(isinstance(options, Mapping) for options in option_sets):
+        raise bad_input(where, "one dict of serve_models options per server", describe(option_sets),
+                        "Pass e.g. serve_side_by_side(dict(models=['fixed_cost']), dict(models=['fixed_cost'])).")
+    for options in map(dict, option_sets):  # check every set before starting any server
+        _check_start(where, options.pop("models", ("nuclei_unet",)), options)
+    _check_timeout(ready_timeout_s, where, "ready_timeout_s")
     servers: list[TritonServer] = []
     try:
-        for options in option_sets:
-            options = dict(options)
+        for options in map(dict, option_sets):
             servers.append(_start_ready(options.pop("models", ("nuclei_unet",)), options, ready_timeout_s))
         yield servers
     finally:
@@ -370,22 +433,16 @@ def start_server(
 ) -> TritonServer:
     """Launch a worker without waiting for it (prefer :func:`serve_models`); with ``repository`` (and a standalone
     ``binary``) it serves that model repository instead of PyTriton's models."""
-    known = ("nuclei_unet", "fixed_cost")
-    unknown = [m for m in models if m not in known and repository is None]
-    if not models or unknown:
-        raise ValueError(f"models={list(models)}: expected a non-empty list drawn from {known}.")
-    if instances < 1 or max_batch_size < 1 or max_queue_delay_us < 0:
-        raise ValueError(
-            f"instances={instances}, max_batch_size={max_batch_size}, max_queue_delay_us={max_queue_delay_us}: "
-            "instances and max_batch_size must be >= 1 and the delay >= 0."
-        )
+    options = {name: value for name, value in locals().items() if name != "models"}  # every argument but models
+    models = _check_start("serving.start_server", models, options)
     args = ["--models", *models]
     if repository is not None:
         args += ["--repository", str(repository), "--binary", str(binary or "tritonserver")]
     elif "nuclei_unet" in models:
         if onnx_path is None or not Path(onnx_path).is_file():
             raise ServerError(
-                f"nuclei_unet needs its ONNX file; onnx_path={onnx_path}. Lab 02 exports it: "
+                f"nuclei_unet needs its ONNX file: expected onnx_path to be an existing .onnx file; got {onnx_path}. "
+                "Lab 02 exports it: "
                 "call workshop_utils.acceleration.ensure_nuclei_onnx(profile) and pass its result as onnx_path."
             )
         args += ["--onnx", str(Path(onnx_path).resolve())]
@@ -402,12 +459,22 @@ def start_server(
     return server.start()
 
 
+START_OPTIONS: tuple[str, ...] = tuple(inspect.signature(start_server).parameters)[1:]  # all but models
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
 def serve_until_interrupted(profile: str = "smoke", *, models: Sequence[str] = ("nuclei_unet",), **ports: Any) -> int:
     """``make serve``: build the ONNX model if needed, serve it in the foreground, stop cleanly on Ctrl-C/SIGTERM."""
+    where = "serving.serve_until_interrupted"
+    _check_profile(profile, where, allow_auto=True)
+    port_names = {f"{kind}_port" for kind in DEFAULT_PORTS}
+    if not set(ports) <= port_names:
+        raise bad_input(where, f"keyword options drawn from {', '.join(sorted(port_names))}",
+                        f"unknown {sorted(set(ports) - port_names)}", "Pass only ports, e.g. http_port=8000.")
+    _check_start(where, models, ports)
     onnx_path = None
     if "nuclei_unet" in models:
         from .acceleration import ensure_nuclei_onnx

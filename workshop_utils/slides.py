@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from . import paths
+from .inputs import bad_input, describe, require_file
 
 TEMPLATE = """<!doctype html>
 <html lang="en">
@@ -53,6 +54,13 @@ def revealjs_dir() -> Path:
 
 def build_deck(source: Path, out_dir: Path) -> Path:
     """Turn one Markdown deck into an HTML file in ``out_dir``."""
+    source = require_file(source, "build_deck", "source", "Pass a deck from slides/, e.g. slides/01_monai_nuclei_segmentation.md.")
+    if source.suffix != ".md":
+        raise bad_input("build_deck", "source as a Markdown (.md) deck", str(source), "Pass a slides/NN_*.md file.")
+    if not isinstance(out_dir, (str, Path)) or not Path(out_dir).is_dir():
+        raise bad_input("build_deck", "out_dir as an existing folder", describe(out_dir),
+                        "Create it first (Path(out_dir).mkdir(parents=True)) or use build_slides(), which does.")
+    out_dir = Path(out_dir)
     markdown = source.read_text(encoding="utf-8")
     first = next((line for line in markdown.splitlines() if line.startswith("# ")), source.stem)
     # The deck sits in a <textarea>: escape only what would close it early.
@@ -64,7 +72,10 @@ def build_deck(source: Path, out_dir: Path) -> Path:
 
 def build_slides(out_dir: Path | None = None) -> list[Path]:
     """Build every deck in ``slides/`` plus an index page; reveal.js is copied alongside."""
-    target = out_dir or paths.build_dir() / "slides"
+    if out_dir is not None and (not isinstance(out_dir, (str, Path)) or Path(out_dir).is_file()):
+        raise bad_input("build_slides", "out_dir as a folder path (or None for build/slides)", describe(out_dir),
+                        "Pass a folder, e.g. build_slides(Path('build/slides')), or leave it out.")
+    target = paths.build_dir() / "slides" if out_dir is None else Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)
     reveal = target / "reveal"
     shutil.rmtree(reveal, ignore_errors=True)

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from .inputs import as_array, bad_input, describe, require_int, require_number
+
 
 def cuda_sync() -> None:
     """Wait for queued GPU work, if torch is loaded and a GPU is in use; a no-op otherwise."""
@@ -16,11 +18,19 @@ def cuda_sync() -> None:
         torch.cuda.synchronize()
 
 
+def _require_callable(fn: Any, where: str, name: str, fix: str) -> None:
+    if not callable(fn):
+        raise bad_input(where, f"{name} as a callable that takes no arguments", describe(fn), fix)
+
+
 def percentile(samples: list[float], q: float) -> float:
     """The q-th percentile (0-100) of ``samples`` with linear interpolation."""
-    if not samples:
-        raise ValueError("percentile() needs at least one sample; got an empty list.")
-    ordered = sorted(samples)
+    values = as_array(samples, "percentile", "samples", ndim=1, allow_empty=True)
+    if values.size == 0:
+        raise bad_input("percentile", "at least one sample", "an empty list",
+                        "Time at least one call first (benchmark(..., iters=1) or more).")
+    q = require_number(q, "percentile", "q", minimum=0, maximum=100)
+    ordered = sorted(values.tolist())
     rank = (len(ordered) - 1) * q / 100.0
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
@@ -92,8 +102,15 @@ def benchmark(
     sync: Callable[[], None] = cuda_sync,
 ) -> Timing:
     """Time ``fn`` after ``warmup`` uncounted calls: at least ``iters`` calls and ``min_time_s`` seconds."""
-    if iters < 1 or warmup < 0:
-        raise ValueError(f"benchmark() needs iters >= 1 and warmup >= 0; got iters={iters}, warmup={warmup}.")
+    _require_callable(fn, "benchmark", "fn", "Wrap the call in a lambda: wu.benchmark(lambda: model(x)); "
+                      "benchmark(model(x)) would time the result, not the call.")
+    if not isinstance(name, str):
+        raise bad_input("benchmark", "name as a string", describe(name), "Pass a label, e.g. name='torch eager'.")
+    warmup = require_int(warmup, "benchmark", "warmup", minimum=0)
+    iters = require_int(iters, "benchmark", "iters", minimum=1)
+    require_number(min_time_s, "benchmark", "min_time_s", minimum=0)
+    items_per_call = require_int(items_per_call, "benchmark", "items_per_call", minimum=1)
+    _require_callable(sync, "benchmark", "sync", "Leave sync at its default (wu.timing.cuda_sync) or pass a function.")
     for _ in range(warmup):
         fn()
     samples: list[float] = []
@@ -112,8 +129,18 @@ def compare(
     sync: Callable[[], None] = cuda_sync,
 ) -> dict[str, Timing]:
     """Time several callables side by side, interleaved round by round, so machine noise hits all alike."""
-    if not candidates:
-        raise ValueError("compare() needs at least one callable to time.")
+    if not isinstance(candidates, Mapping) or not candidates:
+        raise bad_input("compare", "candidates as a non-empty dict of name -> callable", describe(candidates),
+                        "Name each one: wu.compare({'torch': lambda: model(x), 'onnx': lambda: session.run(...)}).")
+    for name, fn in candidates.items():
+        if not isinstance(name, str) or not name.strip():
+            raise bad_input("compare", "each candidate name as a non-blank string", describe(name),
+                            "Use labels such as 'torch eager' as the dict keys.")
+        _require_callable(fn, "compare", f"candidates[{name!r}]", "Wrap the call in a lambda: {'torch': lambda: model(x)}.")
+    warmup = require_int(warmup, "compare", "warmup", minimum=0)
+    rounds = require_int(rounds, "compare", "rounds", minimum=1)
+    items_per_call = require_int(items_per_call, "compare", "items_per_call", minimum=1)
+    _require_callable(sync, "compare", "sync", "Leave sync at its default (wu.timing.cuda_sync) or pass a function.")
     for fn in candidates.values():
         for _ in range(warmup):
             fn()

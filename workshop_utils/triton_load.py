@@ -11,9 +11,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .inputs import bad_input, describe, require_choice, require_int, require_nonempty, require_number
 from .timing import percentile
 
 _DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.float16): "FP16", np.dtype(np.int64): "INT64"}
+PROTOCOLS = ("grpc", "http")
 
 
 @dataclass
@@ -59,12 +61,47 @@ def _client(protocol: str, url: str) -> Any:
     return module, module.InferenceServerClient(url=url)
 
 
+def _check_arrays(arrays: Any, where: str) -> dict[str, np.ndarray]:
+    """``arrays`` as {input name: batch-first numpy array} with a dtype Triton takes, or an error saying what to fix."""
+    if not isinstance(arrays, Mapping) or not arrays:
+        raise bad_input(where, "arrays as a non-empty dict of input name -> batch-first array", describe(arrays),
+                        "Pass e.g. {'image': tiles[:1]} (keys are the model's input names).")
+    checked = {}
+    for key, value in arrays.items():
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError, RuntimeError) as err:  # ragged lists, GPU tensors
+            raise bad_input(where, f"arrays[{key!r}] as a numpy array", f"{type(value).__name__} ({err})",
+                            "Pass a numpy array (tensor.cpu().numpy()).") from None
+        if not isinstance(key, str):
+            raise bad_input(where, "arrays keyed by input name (a string)", describe(key),
+                            "Use the model's input names as keys.")
+        if array.dtype not in _DTYPES:
+            raise bad_input(where, f"arrays[{key!r}] with dtype one of {', '.join(sorted(map(str, _DTYPES)))}",
+                            describe(array), f"Convert it, e.g. arrays[{key!r}].astype(np.float32).")
+        if array.ndim < 1 or array.shape[0] == 0:
+            raise bad_input(where, f"arrays[{key!r}] batch-first with at least one item (N, ...)", describe(array),
+                            "Add a batch axis (x[None]) or check the slice is not empty.")
+        checked[key] = array
+    return checked
+
+
+def _check_target(url: Any, model: Any, where: str) -> None:
+    if not isinstance(url, str) or not url or "://" in url:
+        raise bad_input(where, "url as host:port without a scheme, e.g. server.grpc_url", describe(url),
+                        "Pass server.grpc_url (or server.http_url with protocol='http').")
+    if not isinstance(model, str) or not model:
+        raise bad_input(where, "model as the served model's name", describe(model), "Pass e.g. 'fixed_cost'.")
+
+
 def make_inputs(module: Any, arrays: Mapping[str, np.ndarray]) -> list[Any]:
     """tritonclient ``InferInput`` objects holding ``arrays`` (name -> batch-first array)."""
+    arrays = _check_arrays(arrays, "triton_load.make_inputs")
+    if not hasattr(module, "InferInput"):
+        raise bad_input("triton_load.make_inputs", "module as tritonclient.grpc or tritonclient.http", describe(module),
+                        "import tritonclient.grpc as grpcclient, then pass grpcclient.")
     inputs = []
     for name, array in arrays.items():
-        if array.dtype not in _DTYPES:
-            raise TypeError(f"Input {name!r} has dtype {array.dtype}; expected one of {sorted(map(str, _DTYPES))}.")
         item = module.InferInput(name, list(array.shape), _DTYPES[array.dtype])
         item.set_data_from_numpy(np.ascontiguousarray(array))
         inputs.append(item)
@@ -86,8 +123,18 @@ def run_load(
 ) -> LoadResult:
     """``concurrency`` closed-loop clients share ``requests`` requests (stopping at ``time_limit_s``); a request
     fails on an error or, with ``expected``, when an output differs by more than ``atol``."""
-    if concurrency < 1 or requests < 1 or time_limit_s <= 0:
-        raise ValueError(f"concurrency={concurrency}, requests={requests}, time_limit_s={time_limit_s}: all must be > 0.")
+    where = "triton_load.run_load"
+    _check_target(url, model, where)
+    arrays = _check_arrays(arrays, where)
+    require_int(concurrency, where, "concurrency", minimum=1, maximum=1024)
+    require_int(requests, where, "requests", minimum=1)
+    require_choice(protocol, where, "protocol", PROTOCOLS)
+    require_number(time_limit_s, where, "time_limit_s", minimum=0.0, strict=True)
+    if expected is not None and (not isinstance(expected, Mapping) or not expected):
+        raise bad_input(where, "the expected= outputs as None or a dict of output name -> array", describe(expected),
+                        "Pass e.g. expected={'y': np.ones((1, 4), np.float32)}, or leave it out.")
+    require_number(atol, where, "atol", minimum=0.0)
+    require_int(warmup, where, "warmup", minimum=0, maximum=1000)
     lock, issued = threading.Lock(), [0]
     latencies: list[float] = []
     errors: list[str] = []
@@ -154,8 +201,17 @@ def sweep(
     protocol: str = "grpc",
 ) -> list[LoadResult]:
     """One :func:`run_load` per concurrency level, each bounded by requests and seconds; prints a line per level."""
+    where = "triton_load.sweep"  # check everything before the first level runs
+    _check_target(url, model, where)
+    arrays = _check_arrays(arrays, where)
+    levels = require_nonempty(concurrencies, where, "concurrencies", "Pass e.g. concurrencies=[1, 2, 4, 8].")
+    for level in levels:
+        require_int(level, where, "each concurrency level", minimum=1, maximum=1024)
+    require_int(requests_per_client, where, "requests_per_client", minimum=1)
+    require_number(time_limit_s, where, "time_limit_s", minimum=0.0, strict=True)
+    require_choice(protocol, where, "protocol", PROTOCOLS)
     results = []
-    for level in concurrencies:
+    for level in levels:
         result = run_load(url, model, arrays, concurrency=level, requests=requests_per_client * level,
                           protocol=protocol, time_limit_s=time_limit_s)
         print(result)
@@ -165,6 +221,13 @@ def sweep(
 
 def plot_sweep(results: Sequence[LoadResult], title: str = "") -> Any:
     """Throughput and p50/p99 latency against the number of concurrent clients."""
+    results = require_nonempty(results, "triton_load.plot_sweep", "results", "Pass what wu.sweep(...) returned.")
+    if not all(isinstance(result, LoadResult) for result in results):
+        raise bad_input("triton_load.plot_sweep", "results as a list of LoadResult (from wu.sweep)",
+                        describe(results), "Pass what wu.sweep(...) returned.")
+    if not isinstance(title, str):
+        raise bad_input("triton_load.plot_sweep", "title as a string", describe(title),
+                        "Pass title='...' or leave it out.")
     import matplotlib.pyplot as plt
 
     levels = [r.concurrency for r in results]
@@ -190,6 +253,12 @@ _SAMPLE = re.compile(r'^(\w+)\{([^}]*)\}\s+([-+0-9.eE]+|NaN)$')
 
 def read_metrics(metrics_url: str, model: str | None = None) -> dict[str, float]:
     """Triton's Prometheus counters (``nv_*``) for one model, summed over versions, as ``{name: value}``."""
+    if not isinstance(metrics_url, str) or not metrics_url.startswith(("http://", "https://")):
+        raise bad_input("triton_load.read_metrics", "metrics_url as http://host:port/metrics", describe(metrics_url),
+                        "Pass server.metrics_url.")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise bad_input("triton_load.read_metrics", "model as None or a served model's name", describe(model),
+                        "Pass e.g. 'fixed_cost', or None for every model.")
     with urllib.request.urlopen(metrics_url, timeout=5) as response:
         text = response.read().decode("utf-8")
     values: dict[str, float] = {}
@@ -206,10 +275,19 @@ def read_metrics(metrics_url: str, model: str | None = None) -> dict[str, float]
 
 def batching_summary(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
     """Requests, model executions, mean batch size and mean queue/compute time (ms) between two metric reads."""
+    for name, reading in (("before", before), ("after", after)):
+        if not isinstance(reading, Mapping):
+            raise bad_input("triton_load.batching_summary", f"{name} as the dict wu.read_metrics returns",
+                            describe(reading), "Pass before=wu.read_metrics(url, model) and the same after the load.")
+
     def delta(key: str) -> float:
         return after.get(key, 0.0) - before.get(key, 0.0)
 
     requests, executions = delta("nv_inference_request_success"), delta("nv_inference_exec_count")
+    if requests < 0 or executions < 0:
+        raise bad_input("triton_load.batching_summary", "before read before after (counters only grow)",
+                        f"{requests:+.0f} requests, {executions:+.0f} executions",
+                        "Swap the arguments: batching_summary(before, after), both from the same server.")
     return {
         "requests": requests,
         "executions": executions,

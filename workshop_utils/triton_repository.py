@@ -6,23 +6,64 @@ onnxruntime or tensorrt backend runs the model in C++ with dynamic batching and 
 
 from __future__ import annotations
 
+import inspect
+import numbers
+import os
+import re
 import shutil
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from . import paths
+from .inputs import InputError, bad_input, describe, require_choice, require_file, require_int
+
+BACKENDS: tuple[str, ...] = ("onnxruntime", "tensorrt")
+KINDS: tuple[str, ...] = ("KIND_GPU", "KIND_CPU")
+EXPORT_FIX = "Export it first: acceleration.ensure_nuclei_onnx(PROFILE) (lab 02)."
+PLAN_FIX = "Build it on a GPU machine with acceleration.build_trt_engine, or leave plan_path out."
+
+
+class ModelFileError(InputError, FileNotFoundError):
+    """A model file the repository needs (ONNX model, TensorRT plan) is missing or unreadable."""
+
+
+def _model_file(value: Any, where: str, name: str, fix: str) -> Path:
+    try:
+        return require_file(value, where, name, fix)
+    except InputError as err:
+        raise ModelFileError(str(err)) from None
+
+
+def _require_io(io: Any, where: str) -> None:
+    """``io`` shaped like :func:`onnx_io`'s answer: {"input": (name, dims), "output": (name, dims)}."""
+    def entry(value: Any) -> bool:
+        return (isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[0], str) and
+                isinstance(value[1], (tuple, list)) and all(isinstance(d, numbers.Integral) for d in value[1]))
+
+    if not (isinstance(io, Mapping) and entry(io.get("input")) and entry(io.get("output"))):
+        raise bad_input(where, "io as onnx_io's answer {'input': (name, dims), 'output': (name, dims)}", describe(io),
+                        "Pass io = wu.onnx_io(onnx_path).")
 
 
 def onnx_io(onnx_path: str | Path) -> dict[str, Any]:
     """Names and per-item dims of the model's single input and output: ``{"input": ("image", [1, T, T]), ...}``."""
     import onnx
+    from google.protobuf.message import Error as ProtobufError
 
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    source = _model_file(onnx_path, "onnx_io", "onnx_path", EXPORT_FIX)
+    try:
+        model = onnx.load(str(source), load_external_data=False)
+    except ProtobufError as err:
+        raise bad_input("onnx_io", "onnx_path to be an ONNX model", f"{source}, which protobuf cannot parse ({err})",
+                        EXPORT_FIX) from None
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
     inputs = [v for v in graph.input if v.name not in initializers]
     if len(inputs) != 1 or len(graph.output) != 1:
-        raise ValueError(f"{onnx_path}: expected one input and one output, got {len(inputs)} and {len(graph.output)}.")
+        raise bad_input("onnx_io", "a model with one input and one output (image -> logits)",
+                        f"{len(inputs)} inputs and {len(graph.output)} outputs in {source}",
+                        "Serve the nuclei model exported by acceleration.export_onnx.")
 
     def dims(value: Any) -> list[int]:
         shape = value.type.tensor_type.shape.dim[1:]  # drop the batch axis
@@ -44,10 +85,21 @@ def config_pbtxt(
     kind: str = "KIND_GPU",
 ) -> str:
     """The ``config.pbtxt`` text for one model (``backend``: ``onnxruntime`` or ``tensorrt``)."""
-    if backend not in ("onnxruntime", "tensorrt"):
-        raise ValueError(f"backend={backend!r}: expected 'onnxruntime' or 'tensorrt'.")
-    if kind not in ("KIND_GPU", "KIND_CPU"):
-        raise ValueError(f"kind={kind!r}: expected 'KIND_GPU' or 'KIND_CPU'.")
+    where = "config_pbtxt"
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise bad_input(where, "name as a model name (letters, digits, . _ -)", describe(name),
+                        "Use the model's folder name in the repository, e.g. 'nuclei_unet'.")
+    _require_io(io, where)
+    require_choice(backend, where, "backend", BACKENDS)
+    require_choice(kind, where, "kind", KINDS, "KIND_CPU runs the model on the CPU, KIND_GPU on a GPU.")
+    require_int(max_batch_size, where, "max_batch_size", minimum=1)
+    require_int(max_queue_delay_us, where, "max_queue_delay_us", minimum=0)
+    require_int(instances, where, "instances", minimum=1)
+    if isinstance(preferred_batch_sizes, (str, bytes)) or not isinstance(preferred_batch_sizes, Iterable):
+        raise bad_input(where, "preferred_batch_sizes as a tuple of ints", describe(preferred_batch_sizes),
+                        "Pass e.g. preferred_batch_sizes=(4, 8).")
+    preferred_batch_sizes = tuple(require_int(size, where, f"preferred_batch_sizes[{i}]", minimum=1)
+                                  for i, size in enumerate(preferred_batch_sizes))
     (in_name, in_dims), (out_name, out_dims) = io["input"], io["output"]
     head = f'name: "{name}"\n' + (
         'platform: "tensorrt_plan"\n' if backend == "tensorrt" else 'backend: "onnxruntime"\n'
@@ -68,6 +120,12 @@ def config_pbtxt(
     return "\n".join(lines) + "\n"
 
 
+# Settings write_model_repository passes on to config_pbtxt.
+CONFIG_OPTIONS: tuple[str, ...] = tuple(
+    name for name, param in inspect.signature(config_pbtxt).parameters.items()
+    if param.kind is param.KEYWORD_ONLY and name not in ("backend", "kind"))
+
+
 def write_model_repository(
     onnx_path: str | Path,
     root: str | Path | None = None,
@@ -76,16 +134,31 @@ def write_model_repository(
     kind: str = "KIND_GPU",
     **options: Any,
 ) -> Path:
-    """Write ``nuclei_unet`` (onnxruntime) and, given a TensorRT engine, ``nuclei_unet_trt`` into ``root``."""
-    onnx_path = Path(onnx_path)
-    if not onnx_path.is_file():
-        raise FileNotFoundError(f"onnx_path={onnx_path} does not exist; lab 02 exports it (ensure_nuclei_onnx).")
+    """Write ``nuclei_unet`` (onnxruntime) and, given a TensorRT engine, ``nuclei_unet_trt`` into ``root``.
+
+    ``root`` is deleted and rewritten, so it must be a new folder or a model repository (model folders only).
+    """
+    where = "write_model_repository"
+    onnx_path = _model_file(onnx_path, where, "onnx_path", EXPORT_FIX)
+    plan = None if plan_path is None else _model_file(plan_path, where, "plan_path", PLAN_FIX)
+    unknown = sorted(set(options) - set(CONFIG_OPTIONS))
+    if unknown:
+        raise bad_input(where, f"options among the known ones: {', '.join(CONFIG_OPTIONS)}", ", ".join(unknown),
+                        "Check the spelling (they are config_pbtxt's settings).")
+    if root is not None and (not isinstance(root, (str, os.PathLike)) or not str(root)):
+        raise bad_input(where, "root as a folder path (or None)", describe(root),
+                        "Pass e.g. root=wu.build_dir() / 'triton' / 'model_repository', or leave it out.")
     repo = Path(root) if root is not None else paths.build_dir() / "triton" / "model_repository"
-    shutil.rmtree(repo, ignore_errors=True)
+    if repo.exists() and (not repo.is_dir() or any(child.is_file() for child in repo.iterdir())):
+        raise bad_input(where, "root as a new folder or a model repository (model folders only)",
+                        f"{repo}, which {'is a file' if not repo.is_dir() else 'holds files'}",
+                        "This call deletes and rewrites root: pick a new folder, e.g. wu.build_dir() / 'repo'.")
     io = onnx_io(onnx_path)
     models: list[tuple[str, str, Path, str]] = [("nuclei_unet", "onnxruntime", onnx_path, "model.onnx")]
-    if plan_path is not None:
-        models.append(("nuclei_unet_trt", "tensorrt", Path(plan_path), "model.plan"))
+    if plan is not None:
+        models.append(("nuclei_unet_trt", "tensorrt", plan, "model.plan"))
+    texts = {name: config_pbtxt(name, io, backend=backend, kind=kind, **options) for name, backend, _, _ in models}
+    shutil.rmtree(repo, ignore_errors=True)  # only once every setting has been checked
     for name, backend, source, filename in models:
         version = repo / name / "1"
         version.mkdir(parents=True)
@@ -95,11 +168,15 @@ def write_model_repository(
             onnx.save(onnx.load(str(source)), str(version / filename))
         else:
             shutil.copyfile(source, version / filename)
-        text = config_pbtxt(name, io, backend=backend, kind=kind, **options)
-        (repo / name / "config.pbtxt").write_text(text, encoding="utf-8")
+        (repo / name / "config.pbtxt").write_text(texts[name], encoding="utf-8")
     return repo
 
 
 def repository_models(repo: str | Path) -> list[str]:
     """Model names in a repository (folders holding a ``config.pbtxt``)."""
-    return sorted(p.parent.name for p in Path(repo).glob("*/config.pbtxt"))
+    folder = Path(repo) if isinstance(repo, (str, os.PathLike)) and str(repo) else None
+    if folder is None or not folder.is_dir():
+        got = describe(repo) if folder is None else f"{folder} ({'a file' if folder.exists() else 'missing'})"
+        raise bad_input("repository_models", "repo as an existing model repository folder", got,
+                        "Write one first: repo = wu.write_model_repository(onnx_path).")
+    return sorted(p.parent.name for p in folder.glob("*/config.pbtxt"))

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .inputs import bad_input, describe
+
 TOKEN_ENV = "WORKSHOP_TRITON_TOKEN"
 MODELS = ("nuclei_unet", "fixed_cost")
 FIXED_COST_FEATURES = 4  # width of the fixed_cost model's input/output vector
@@ -187,7 +189,16 @@ def _kill_rest_of_group() -> None:
             continue
 
 
+def _check_argv(argv: Any, where: str) -> None:
+    if argv is not None and (isinstance(argv, str) or not isinstance(argv, (list, tuple))
+                             or not all(isinstance(arg, str) for arg in argv)):
+        raise bad_input(where, "argv as a list of strings (or None for sys.argv)", describe(argv),
+                        "Split the command line, e.g. ['--models', 'fixed_cost', '--workspace', '/tmp/ws'].")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The worker's command line; mistakes end in argparse's usage message (exit code 2)."""
+    _check_argv(argv, "triton_worker.parse_args")
     parser = argparse.ArgumentParser(prog="python -m workshop_utils.triton_worker", description=__doc__)
     parser.add_argument("--models", nargs="+", default=["nuclei_unet"], help=f"PyTriton: any of {MODELS}")
     parser.add_argument("--onnx", help="ONNX file served as nuclei_unet")
@@ -209,11 +220,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--models {args.models}: PyTriton serves only {MODELS}")
     if not args.repository and "nuclei_unet" in args.models and not args.onnx:
         parser.error("nuclei_unet needs --onnx PATH")
+    for flag in ("http_port", "grpc_port", "metrics_port"):
+        if not 1 <= getattr(args, flag) <= 65535:
+            parser.error(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a port between 1 and 65535")
+    for flag, low in (("instances", 1), ("max_batch_size", 1), ("max_queue_delay_us", 0), ("fixed_cost_ms", 0)):
+        if getattr(args, flag) < low:
+            parser.error(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected at least {low}")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start the server, serve until a signal or the parent's death, then stop it and remove the workspace."""
+    _check_argv(argv, "triton_worker.main")
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="[worker %(asctime)s] %(levelname)s %(message)s")
     args = parse_args(argv)
     stop, started = threading.Event(), threading.Event()

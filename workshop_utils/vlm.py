@@ -17,40 +17,59 @@ import torch
 from torch import nn
 
 from . import phenotypes
-from .multimodal import ImageTower, lr_at, to_tensor
+from .inputs import as_array, bad_input, describe, require_int, require_same_length, require_texts
+from .multimodal import (ImageTower, _require_cells, _require_image_batch, _require_images, _require_instance,
+                         _require_settings, _require_tensor, _to_tensor, lr_at)
 from .phenotypes import CellSet
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+
+
+def _require_text(text: Any, where: str) -> str:
+    if not isinstance(text, str):
+        raise bad_input(where, "text as one string", describe(text),
+                        "Pass a single caption; for several use tokenizer.batch([...]) or a loop.")
+    return text
 
 
 class WordTokenizer:
     """Whole-word vocabulary of the caption templates (real VLMs use the LLM's sub-word tokenizer)."""
 
     def __init__(self, texts: Sequence[str]) -> None:
+        texts = require_texts(texts, "WordTokenizer", "texts")
         words = sorted({w for t in texts for w in self.split(t)})
         self.itos = [PAD, BOS, EOS, UNK, *words]
         self.stoi = {w: i for i, w in enumerate(self.itos)}
 
     @staticmethod
     def split(text: str) -> list[str]:
-        return text.replace(",", " ,").split()
+        """The words of ``text``, with commas as words of their own."""
+        return _require_text(text, "WordTokenizer.split").replace(",", " ,").split()
 
     def __len__(self) -> int:
         return len(self.itos)
 
     def encode(self, text: str) -> list[int]:
         """``<bos> w1 … wn <eos>`` as ids."""
-        return [1, *(self.stoi.get(w, 3) for w in self.split(text)), 2]
+        return [1, *(self.stoi.get(w, 3) for w in self.split(_require_text(text, "WordTokenizer.encode"))), 2]
 
     def batch(self, texts: Sequence[str]) -> torch.Tensor:
         """Right-padded (B, T) id tensor."""
-        ids = [self.encode(t) for t in texts]
+        ids = [self.encode(t) for t in require_texts(texts, "WordTokenizer.batch", "texts", allow_blank=True)]
         out = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.long)
         for row, seq in enumerate(ids):
             out[row, : len(seq)] = torch.tensor(seq)
         return out
 
     def decode(self, ids: Sequence[int]) -> str:
+        """The words of ``ids`` up to the first ``<eos>``, without the special tokens."""
+        if isinstance(ids, (list, tuple)) and not ids:
+            return ""
+        array = as_array(ids, "WordTokenizer.decode", "ids", ndim=1, kind="integer", allow_empty=True,
+                         fix="Pass one caption's token ids, e.g. tokenizer.encode(text) or row.tolist().")
+        if array.size and (array.min() < 0 or array.max() >= len(self)):
+            raise bad_input("WordTokenizer.decode", f"ids between 0 and {len(self) - 1} (this vocabulary)",
+                            f"ids from {array.min()} to {array.max()}", "Decode with the tokenizer that made the ids.")
         words = []
         for i in ids:
             if i == 2:
@@ -86,6 +105,16 @@ class TinyVLM(nn.Module):
 
     def __init__(self, tower: ImageTower, tokenizer: WordTokenizer, settings: VlmSettings) -> None:
         super().__init__()
+        where = "TinyVLM"
+        _require_instance(tower, ImageTower, where, "tower", "Pass the trained CLIP model's tower: model.tower.")
+        _require_instance(tokenizer, WordTokenizer, where, "tokenizer", "Pass vlm.WordTokenizer(ph.all_captions()).")
+        _require_instance(settings, VlmSettings, where, "settings",
+                          "Pass vlm.VLM_PROFILES[PROFILE] (or a dataclasses.replace of it).")
+        for name in ("hidden", "layers", "heads"):
+            require_int(getattr(settings, name), where, f"settings.{name}", minimum=1)
+        if settings.hidden % settings.heads:
+            raise bad_input(where, "settings.hidden divisible by settings.heads", f"hidden={settings.hidden}, "
+                            f"heads={settings.heads}", "Pick a width that splits evenly, e.g. hidden=128, heads=4.")
         from transformers import LlamaConfig, LlamaForCausalLM
 
         self.tokenizer = tokenizer
@@ -102,14 +131,27 @@ class TinyVLM(nn.Module):
     @torch.no_grad()
     def image_features(self, x: torch.Tensor) -> torch.Tensor:
         """Frozen encoder output as a token sequence (B, h*w, channels)."""
+        _require_image_batch(x, "TinyVLM.image_features")
         return self.vision(x).flatten(2).transpose(1, 2).float()
+
+    def _check(self, where: str, features: Any, ids: Any = None) -> None:
+        _require_tensor(features, where, "features", 3, width=self.projector[0].in_features,
+                        fix="Pass image tokens from vlm.features_of(captioner, images).")
+        if ids is not None:
+            ok = isinstance(ids, torch.Tensor) and ids.ndim == 2 and ids.numel() > 0 and ids.dtype == torch.long
+            if not ok:
+                raise bad_input(where, "ids as a non-empty (B, T) torch.long tensor", describe(ids),
+                                "Pass token ids from captioner.tokenizer.batch(captions).")
+            require_same_length(where, features=features, ids=ids)
 
     def prefix(self, features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Projected image tokens followed by the text tokens' embeddings (B, n_img + T, hidden)."""
+        self._check("TinyVLM.prefix", features, ids)
         return torch.cat([self.projector(features), self.llm.get_input_embeddings()(ids)], dim=1)
 
     def loss(self, features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Next-token cross-entropy on the caption only (image tokens and padding are not predicted)."""
+        self._check("TinyVLM.loss", features, ids)
         labels = torch.cat([torch.full(features.shape[:2], -100, dtype=torch.long, device=ids.device),
                             ids.masked_fill(ids == 0, -100)], dim=1)
         return self.llm(inputs_embeds=self.prefix(features, ids), labels=labels).loss
@@ -117,6 +159,8 @@ class TinyVLM(nn.Module):
     @torch.no_grad()
     def generate(self, features: torch.Tensor, max_new_tokens: int = 24) -> list[str]:
         """Greedy decoding with a KV cache: feed the most likely next word back until every caption ends."""
+        self._check("TinyVLM.generate", features)
+        require_int(max_new_tokens, "TinyVLM.generate", "max_new_tokens", minimum=1)
         bos = torch.full((len(features), 1), 1, dtype=torch.long, device=features.device)
         out = self.llm(inputs_embeds=self.prefix(features, bos), use_cache=True)
         done = torch.zeros(len(features), dtype=torch.bool, device=features.device)
@@ -132,8 +176,13 @@ class TinyVLM(nn.Module):
         return [self.tokenizer.decode(row.tolist()) for row in torch.stack(words, dim=1).cpu()]
 
 
+def _require_vlm(vlm: Any, where: str) -> TinyVLM:
+    return _require_instance(vlm, TinyVLM, where, "vlm", "Pass the captioner: vlm.TinyVLM(tower, tokenizer, settings).")
+
+
 def parameter_counts(vlm: TinyVLM) -> dict[str, int]:
     """Parameters per part: vision encoder, projector, language model, total."""
+    _require_vlm(vlm, "parameter_counts")
     count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     parts = {"vision": count(vlm.vision), "projector": count(vlm.projector), "llm": count(vlm.llm)}
     return {**parts, "total": sum(parts.values())}
@@ -141,19 +190,31 @@ def parameter_counts(vlm: TinyVLM) -> dict[str, int]:
 
 def features_of(vlm: TinyVLM, images: np.ndarray, batch: int = 512) -> torch.Tensor:
     """Image tokens for a set of images, computed once (the encoder is frozen)."""
+    _require_vlm(vlm, "features_of")
+    images = _require_images(images, "features_of")
+    batch = require_int(batch, "features_of", "batch", minimum=1)
+    return _features(vlm, images, batch)
+
+
+def _features(vlm: TinyVLM, images: np.ndarray, batch: int = 512) -> torch.Tensor:
     device = next(vlm.projector.parameters()).device
-    return torch.cat([vlm.image_features(to_tensor(images[i:i + batch], device)) for i in range(0, len(images), batch)])
+    return torch.cat([vlm.image_features(_to_tensor(images[i:i + batch], device))
+                      for i in range(0, len(images), batch)])
 
 
 def train_vlm(vlm: TinyVLM, cells: CellSet, settings: VlmSettings) -> dict[str, Any]:
     """Train projector + LLM to caption ``cells`` (AdamW, warm-up + cosine); returns the loss history and train_s."""
+    _require_vlm(vlm, "train_vlm")
+    _require_cells(cells, "train_vlm")
+    _require_settings(settings, VlmSettings, "train_vlm", "vlm.VLM_PROFILES")
+    images = _require_images(cells.images, "train_vlm")
     torch.manual_seed(settings.seed)
     device = next(vlm.projector.parameters()).device
     threads_before = torch.get_num_threads()
     if settings.threads and device.type == "cpu":
         torch.set_num_threads(settings.threads)
     started = time.perf_counter()
-    features = features_of(vlm, cells.images)
+    features = _features(vlm, images)
     ids = vlm.tokenizer.batch(cells.captions).to(device)
     trainable = [p for p in vlm.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=0.01)
@@ -182,11 +243,22 @@ def train_vlm(vlm: TinyVLM, cells: CellSet, settings: VlmSettings) -> dict[str, 
 
 def caption_class(caption: str) -> str | None:
     """The phenotype a caption names (one of its training phrases), or None when it names none or several."""
+    if not isinstance(caption, str):
+        raise bad_input("caption_class", "caption as one string", describe(caption),
+                        "Pass one caption; for a list use [vlm.caption_class(c) for c in captions].")
     found = [p for p in phenotypes.PHENOTYPES if any(phrase in caption for phrase in phenotypes.PHRASES[p])]
     return found[0] if len(found) == 1 else None
 
 
 def caption_class_accuracy(captions: Sequence[str], labels: Sequence[int]) -> float:
     """Fraction of captions whose phenotype phrase is the image's true phenotype."""
+    where = "caption_class_accuracy"
+    captions = require_texts(captions, where, "captions", allow_blank=True)  # a generated caption may be empty
+    labels = as_array(labels, where, "labels", ndim=1, kind="integer",
+                      fix="Pass phenotype indices (cells.labels), not names (cells.label_names).")
+    require_same_length(where, captions=captions, labels=labels)
+    if labels.min() < 0 or labels.max() >= len(phenotypes.PHENOTYPES):
+        raise bad_input(where, f"labels between 0 and {len(phenotypes.PHENOTYPES) - 1} (indices into PHENOTYPES)",
+                        f"labels from {labels.min()} to {labels.max()}", "Pass cells.labels of a ph.make_cells set.")
     hits = [caption_class(c) == phenotypes.PHENOTYPES[y] for c, y in zip(captions, labels)]
     return float(np.mean(hits)) if hits else 0.0

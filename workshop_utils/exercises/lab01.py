@@ -6,11 +6,17 @@ from typing import Any
 
 import numpy as np
 
+from ..inputs import describe
 from . import exercise
 
 
-def _array(value: Any) -> np.ndarray:
-    return np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
+def _array(value: Any) -> np.ndarray | None:
+    """A numpy view of an array or tensor with a numeric (or bool) dtype; None for anything else."""
+    try:
+        array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
+    except (TypeError, ValueError, RuntimeError):  # ragged lists, dtypes numpy lacks (bfloat16)
+        return None
+    return array if array.dtype.kind in "uifb" else None
 
 
 @exercise("01-transforms", "These steps are deterministic, so CacheDataset runs them once per image and keeps the result.")
@@ -19,13 +25,22 @@ def transforms(value: Any) -> str | None:
     if isinstance(value, (list, tuple)) and value:
         value = value[0]
     if not isinstance(value, dict) or "image" not in value or "label" not in value:
-        return "pass the dict that prepare(train_files[0]) returns; it needs 'image' and 'label' keys."
+        return (f"expected the dict that prepare(train_files[0]) returns, with 'image' and 'label' keys; got "
+                f"{describe(value)}.")
     image, label = _array(value["image"]), _array(value["label"])
+    if image is None or label is None:
+        return (f"expected 'image' and 'label' as numeric arrays or tensors; got image {describe(value['image'])}, "
+                f"label {describe(value['label'])}. Pass the dict prepare(train_files[0]) returns.")
+    if image.size == 0:
+        return f"expected a non-empty image; got shape {image.shape}. Check that LoadImaged read the file."
+    if not (np.isfinite(image).all() and np.isfinite(label).all()):
+        return "expected finite values; the image or label holds NaN or inf. Check the intensity scaling step."
     if image.ndim != 3 or image.shape[0] != 1:
-        return (f"image has shape {image.shape}; MONAI networks want channel first, (1, H, W). Keep "
+        return (f"image has shape {image.shape}; expected channel first, (1, H, W), as MONAI networks want. Keep "
                 "EnsureChannelFirstd(keys=['image', 'label'], channel_dim='no_channel') right after LoadImaged.")
     if label.shape != image.shape:
-        return f"label shape {label.shape} differs from image shape {image.shape}; apply each step to both keys."
+        return (f"label shape {label.shape} differs from image shape {image.shape}; expected the same shape. Apply "
+                "each step to both keys.")
     values = np.unique(label)
     if not set(values.tolist()) <= {0.0, 1.0}:
         return (f"the label still holds instance ids (0..{values.max():g}), but DiceCE needs 0/1 foreground. Add "

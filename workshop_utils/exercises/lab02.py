@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import exercise
+from . import _not_a_number, _number, exercise
 
 FRACTION, SPEEDUP = 0.6, 2.5
 
@@ -12,7 +12,9 @@ FRACTION, SPEEDUP = 0.6, 2.5
 @exercise("02-amdahl", "Only the accelerated fraction shrinks: 1 / ((1 - f) + f / s). The rest caps the gain.")
 def amdahl(value: Any) -> str | None:
     """End-to-end speedup when a fraction f = 0.6 of the time runs s = 2.5 times faster."""
-    got = float(value)
+    got = _number(value)
+    if got is None:
+        return _not_a_number(value, "predicted = 1 / ((1 - f) + f / s)")
     expected = 1 / ((1 - FRACTION) + FRACTION / SPEEDUP)
     if abs(got - expected) < 1e-6:
         return None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
-from . import exercise
+from . import _not_a_number, _number, exercise
 
 BATCH = 4
 FIXED_COST_MS = 10.0
@@ -14,9 +15,12 @@ CLIENTS = 8
 @exercise("03-infer-input", "A request names the input, its Triton datatype and its full shape, batch axis first.")
 def infer_input(value: Any) -> str | None:
     """A tritonclient ``InferInput`` for a batch of 4 nuclei tiles."""
-    if not all(hasattr(value, attr) for attr in ("name", "datatype", "shape")):
+    if not all(callable(getattr(value, attr, None)) for attr in ("name", "datatype", "shape")):
         return f"expected a tritonclient InferInput (httpclient.InferInput or grpcclient.InferInput); got {type(value).__name__}."
-    name, datatype, shape = value.name(), value.datatype(), list(value.shape())
+    name, datatype, shape = value.name(), value.datatype(), value.shape()
+    if not isinstance(shape, (list, tuple)) or not all(isinstance(n, numbers.Integral) for n in shape):
+        return f"expected the shape as a list of ints, e.g. list(tiles[:4].shape); got {shape!r}."
+    shape = [int(n) for n in shape]
     if name != "image":
         return f"the input is named {name!r}; the model's metadata says its input is 'image'."
     if datatype != "FP32":
@@ -35,7 +39,9 @@ def infer_input(value: Any) -> str | None:
 def ideal_batching(value: Any) -> str | None:
     """Best-case requests/s of the fixed-cost model with 8 closed-loop clients and perfect batching."""
     expected = CLIENTS * 1000.0 / FIXED_COST_MS
-    got = float(value)
+    got = _number(value)
+    if got is None:
+        return _not_a_number(value, "ideal_rps = 8 * 1000 / 10")
     if abs(got - expected) <= 0.01 * expected:
         return None
     if abs(got - 1000.0 / FIXED_COST_MS) < 1:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import exercise
+from ..inputs import bad_input, describe
+from . import _number, exercise
 
 # (reference, hypothesis, WER): substitutions, deletions, insertions and an empty hypothesis.
 CASES: list[tuple[str, str, float]] = [
@@ -20,6 +21,10 @@ CASES: list[tuple[str, str, float]] = [
 
 def reference_wer(reference: str, hypothesis: str) -> float:
     """Levenshtein distance over words (substitutions + deletions + insertions) divided by reference words."""
+    if not isinstance(reference, str) or not isinstance(hypothesis, str):
+        raise bad_input("exercises.lab04.reference_wer", "reference and hypothesis as strings (sentences)",
+                        f"{describe(reference)}, {describe(hypothesis)}",
+                        "Pass two transcripts, e.g. ('well a one', 'well a').")
     ref, hyp = reference.split(), hypothesis.split()
     row = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, start=1):
@@ -39,13 +44,21 @@ def _positional(reference: str, hypothesis: str) -> float:
 def word_error_rate_function(value: Any) -> str | None:
     """``value`` is a function ``wer(reference, hypothesis) -> float``; it must match the edit-distance WER."""
     if not callable(value):
-        return "pass the function itself (wer), not the result of calling it."
+        return f"expected the function itself (wer), not the result of calling it; got {describe(value)}."
     fn: Callable[[str, str], float] = value
     for reference, hypothesis, expected in CASES:
-        got = float(fn(reference, hypothesis))
+        call = f"wer({reference!r}, {hypothesis!r})"
+        try:
+            result = fn(reference, hypothesis)
+        except Exception as exc:  # the attendee's own code: report its failure as a hint
+            return (f"{call} raised {type(exc).__name__}: {exc}; expected a function of two strings that returns "
+                    "a float.")
+        got = _number(result)
+        if got is None:
+            return f"{call} returned {describe(result)}; expected one finite float, the WER."
         if abs(got - expected) <= 1e-9:
             continue
-        case = f"wer({reference!r}, {hypothesis!r}) gave {got:.3f}, expected {expected:.3f}"
+        case = f"{call} gave {got:.3f}, expected {expected:.3f}"
         hyp_words = len(hypothesis.split())
         if hyp_words and abs(got - expected * len(reference.split()) / hyp_words) <= 1e-9:
             return f"{case}: divide by the number of reference words, not hypothesis words."

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import exercise
+from ..inputs import describe
+from . import _number, exercise
 
 
 def _reference(image_emb: Any, text_emb: Any, temperature: float) -> float:
@@ -24,12 +25,19 @@ def infonce(value: Callable[..., Any]) -> str | None:
     import torch.nn.functional as F
 
     if not callable(value):
-        return "pass the function itself (clip_loss), not its result."
+        return f"expected the function itself (clip_loss), not its result; got {describe(value)}."
     generator = torch.Generator().manual_seed(5)
     images, texts = torch.randn(8, 16, generator=generator) * 3, torch.randn(8, 16, generator=generator) * 3
     texts[:4] = images[:4] + 0.5 * texts[:4]  # some pairs match, so the two directions differ
     temperature = 0.1
-    got = float(value(images, texts, temperature))
+    try:
+        result = value(images.clone(), texts.clone(), temperature)
+    except Exception as exc:  # the attendee's own code: report its failure as a hint
+        return (f"clip_loss(image_emb, text_emb, 0.1) on (8, 16) embeddings raised {type(exc).__name__}: {exc}; "
+                "expected a function of two (N, D) tensors and a float that returns a scalar loss.")
+    got = _number(result)
+    if got is None:
+        return f"clip_loss returned {describe(result)}; expected a scalar loss (a 0-d tensor or a float), finite."
     expected = _reference(images, texts, temperature)
     if abs(got - expected) < 1e-4 * max(1.0, abs(expected)):
         return None

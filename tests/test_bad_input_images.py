@@ -116,7 +116,7 @@ def wrong_predictor_segment() -> Any:
 
 CELLS = [
     Case("cells.nucleus_shape", lambda: cells.nucleus_shape(0, 5, 0.0, rng()), "expected a_px", label="zero-axis"),
-    Case("cells.nucleus_shape", lambda: cells.nucleus_shape(8, 5, 0.0, 3), "rng as a np.random.Generator", label="seed-not-rng"),
+    Case("cells.nucleus_shape", lambda: cells.nucleus_shape(8, 5, 0.0, 3), "rng as a numpy random Generator", label="seed-not-rng"),
     Case("cells.nucleus_shape", lambda: cells.nucleus_shape(8, 5, float("nan"), rng()), "theta as a finite number", label="nan-angle"),
     Case("cells.place_nuclei", lambda: cells.place_nuclei((64,), rng(), 5), r"shape as \(height, width\)", label="1-d-shape"),
     Case("cells.place_nuclei", lambda: cells.place_nuclei((64, 64), rng(), -1), "n_nuclei at least 0", label="negative-count"),

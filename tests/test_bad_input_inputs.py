@@ -40,7 +40,7 @@ CASES = [
     Case("inputs.require_file", lambda: inputs.require_file("/no/such/file.onnx", W, "onnx_path", "Run lab 02."), r"missing\)\. Run lab 02", label="missing"),
     Case("inputs.require_file", lambda: inputs.require_file(Path("/"), W, "onnx_path", "Run lab 02."), "a folder", label="folder"),
     Case("inputs.require_file", lambda: inputs.require_file(None, W, "onnx_path", "Run lab 02."), "file path", label="none"),
-    Case("inputs.require_instance", lambda: inputs.require_instance([1], tuple, W, "shape", "Pass a tuple."), "shape as tuple; got a list"),
+    Case("inputs.require_instance", lambda: inputs.require_instance([1], tuple, W, "shape", "Pass a tuple."), "shape as a tuple; got a list"),
     Case("inputs.require_callable", lambda: inputs.require_callable(3, W, "fn", "Pass a lambda."), "fn as a callable"),
     Case("inputs.require_rng", lambda: inputs.require_rng(np.random, W), "default_rng", label="legacy-module"),
     Case("inputs.require_rng", lambda: inputs.require_rng(0, W), "Generator", label="seed"),
@@ -54,6 +54,7 @@ CASES = [
 ]
 EXEMPT = {
     "inputs.describe": "formats any value for a message; there is no wrong input",
+    "inputs.with_article": "grammar for messages; any noun is valid input",
     "inputs.bad_input": "builds the error others raise; test_a_check_without_a_next_step_is_a_bug covers its one misuse",
 }
 
@@ -71,7 +72,7 @@ def test_valid_input_passes_through() -> None:
     assert inputs.require_texts(("a", "b"), W, "texts") == ["a", "b"]
     assert inputs.require_same_length(W, a=[1, 2], b=(3, 4)) == 2
     assert inputs.require_profile(" GPU ", W) == "gpu" and inputs.require_profile("auto", W, allow_auto=True) == "auto"
-    assert inputs.require_path(Path("x"), W, "p") == Path("x")
+    assert inputs.require_path(Path("x"), W, "p") == Path("x") and inputs.with_article("InferInput") == "an InferInput"
     assert str(inputs.require_device("cpu", W)) == "cpu"
 
 

@@ -169,7 +169,7 @@ CASES = [
     Case("serving.serve_side_by_side",
          lambda: serving.serve_side_by_side(dict(models=["fixed_cost"]), dict(models=["resnet"])).__enter__(),
          r"models=\['resnet'\]", label="second-bad"),
-    Case("serving.serve_until_interrupted", lambda: serving.serve_until_interrupted("turbo"), "smoke, cpu, gpu or 'auto'",
+    Case("serving.serve_until_interrupted", lambda: serving.serve_until_interrupted("turbo"), "'smoke', 'cpu', 'gpu', 'auto'",
          error=ProfileError, label="profile"),
     Case("serving.serve_until_interrupted", lambda: serving.serve_until_interrupted("smoke", port=8000),
          r"unknown \['port'\]", label="option"),

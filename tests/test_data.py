@@ -181,3 +181,18 @@ def test_package_source_missing_package_says_make_setup() -> None:
            "files": [{"name": "f.bin", "package": "no_such_package_xyz", "path": "f.bin", "sha256": "0" * 64, "size": 1}]}
     with pytest.raises(DownloadError, match="make setup"):
         data.fetch(parse_manifest(raw))
+
+
+def test_prefetch_of_everything_keeps_to_the_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"description": "d", "licence": "CC0", "citation": "c", "used_by": [1],
+            "files": [{"name": "f.bin", "url": "http://127.0.0.1:9/f.bin", "sha256": "0" * 64, "size": 1}]}
+    sets = {name: parse_manifest({**base, "name": name, "profiles": profiles})
+            for name, profiles in (("everywhere", ["smoke", "cpu", "gpu"]), ("gpu-only", ["gpu"]))}
+    monkeypatch.setattr(data.manifests, "load_all", lambda directory=None: sets)
+    fetched: list[str] = []
+    monkeypatch.setattr(data, "fetch", lambda ds, file=None, **kw: fetched.append(ds.name) or Path(ds.name))
+    data.prefetch(profile="smoke")
+    assert fetched == ["everywhere"]
+    fetched.clear()
+    data.prefetch()
+    assert sorted(fetched) == ["everywhere", "gpu-only"]

@@ -70,3 +70,11 @@ def test_the_request_detector_catches_a_cdn_link(tmp_path: Path) -> None:
     page.write_text('<html><script src="https://cdn.jsdelivr.net/npm/reveal.js/dist/reveal.js"></script></html>')
     _, requests = load_in_chromium(page, tmp_path)
     assert requests == ["https://cdn.jsdelivr.net/npm/reveal.js/dist/reveal.js"]
+
+
+def test_missing_revealjs_is_an_actionable_error(monkeypatch) -> None:
+    from workshop_utils.errors import WorkshopError
+
+    monkeypatch.setattr(slides.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(WorkshopError, match="make setup"):
+        slides.revealjs_dir()

@@ -75,6 +75,14 @@ def test_synthesis_writes_16khz_mono_and_is_cached(build: Path) -> None:
 
 
 @needs_tools
+def test_a_text_starting_with_a_dash_is_spoken_not_read_as_an_option(build: Path) -> None:
+    voice = speech.HELDOUT_VOICES[0]
+    target = speech.clip_path("-w out.wav hello", voice, build / "clips")
+    speech.synthesize("-w out.wav hello", voice, target)
+    assert speech.duration_s(target) > 0.3 and not (Path.cwd() / "out.wav").exists()
+
+
+@needs_tools
 def test_unknown_voice_is_reported(build: Path) -> None:
     voice = speech.Voice("xx-not-a-voice")
     with pytest.raises(WorkshopError, match="voice=xx-not-a-voice"):

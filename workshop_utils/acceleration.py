@@ -26,7 +26,7 @@ import torch
 from . import paths
 from .errors import HardwareRequirementError
 from .inputs import InputError, as_array, bad_input, describe, require_choice, require_file, require_int
-from .inputs import require_nonempty, require_number
+from .inputs import require_nonempty, require_number, require_profile
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
@@ -338,12 +338,12 @@ def read_nuclei_config(onnx_path: Path) -> dict[str, Any]:
 
 def ensure_nuclei_onnx(profile: str = "smoke", path: Path | None = None) -> Path:
     """``build/artifacts/nuclei_unet.onnx``, exported from lab 01's model (trained first when missing) if absent or stale."""
-    from .nuclei import _require_profile, ensure_nuclei_model, load_nuclei_model
+    from .nuclei import ensure_nuclei_model, load_nuclei_model
 
     from filelock import FileLock
 
     where = "acceleration.ensure_nuclei_onnx"
-    profile = _require_profile(profile, where)
+    profile = require_profile(profile, where)
     target = paths.artifacts_dir() / ONNX_NAME if path is None else _out_path(path, where, "path")
     saved = paths.artifacts_dir() / "nuclei_unet.pt"
     if path is None and target.exists() and saved.exists() and target.stat().st_mtime >= saved.stat().st_mtime:

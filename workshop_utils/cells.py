@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from .inputs import as_array, bad_input, describe, require_int, require_number
+from .inputs import as_array, bad_input, describe, require_int, require_number, require_rng
 
 Rng = np.random.Generator
 
@@ -36,12 +36,6 @@ def _rng(seed: int | Rng | None, where: str = "cells.synthetic_nuclei") -> Rng:
         raise bad_input(where, "seed as a non-negative int, None or a np.random.Generator", describe(seed),
                         "Pass e.g. seed=0.") from None
 
-
-def _require_rng(rng: Any, where: str) -> Rng:
-    if not isinstance(rng, np.random.Generator):
-        raise bad_input(where, "rng as a np.random.Generator", describe(rng),
-                        "Make one from a seed: rng = np.random.default_rng(0).")
-    return rng
 
 
 def _require_shape(shape: Any, where: str, name: str = "shape", minimum: int = 1) -> tuple[int, int]:
@@ -61,7 +55,7 @@ def nucleus_shape(a_px: float, b_px: float, theta: float, rng: Rng, wobble: floa
     require_number(b_px, where, "b_px", minimum=0.0, strict=True)
     require_number(theta, where, "theta")
     require_number(wobble, where, "wobble", minimum=0.0, maximum=1.0)
-    _require_rng(rng, where)
+    require_rng(rng, where)
     half = int(np.ceil(max(a_px, b_px) * (1 + 3 * wobble))) + 1
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float32)
     u = xx * np.cos(theta) + yy * np.sin(theta)
@@ -94,7 +88,7 @@ def place_nuclei(shape: tuple[int, int], rng: Rng, n_nuclei: int, cluster_p: flo
     """Instance labels of ``n_nuclei`` nuclei, many in touching clusters; also each label's kind (1 mitotic)."""
     where = "cells.place_nuclei"
     shape = _require_shape(shape, where)
-    _require_rng(rng, where)
+    require_rng(rng, where)
     require_int(n_nuclei, where, "n_nuclei", minimum=0)
     require_number(cluster_p, where, "cluster_p", minimum=0.0, maximum=1.0)
     labels = np.zeros(shape, np.int32)
@@ -145,7 +139,7 @@ def render_nuclei(labels: np.ndarray, rng: Rng, mitotic: np.ndarray | None = Non
     where = "cells.render_nuclei"
     labels = as_array(labels, where, "labels", ndim=2, kind="integer",
                       fix="Pass an (H, W) int label image, e.g. from place_nuclei.")
-    _require_rng(rng, where)
+    require_rng(rng, where)
     if mitotic is not None:
         mitotic = as_array(mitotic, where, "mitotic", ndim=1, kind="integer", allow_empty=True,
                            fix="Pass the per-label kinds place_nuclei returns (or None).")
@@ -174,7 +168,7 @@ def uneven_illumination(shape: tuple[int, int], rng: Rng, strength: float = 0.35
     """Smooth multiplicative illumination field, mean ~1, spanning about 1 +- strength (vignetting + gradient)."""
     where = "cells.uneven_illumination"
     h, w = _require_shape(shape, where)
-    _require_rng(rng, where)
+    require_rng(rng, where)
     require_number(strength, where, "strength", minimum=0.0, maximum=1.0)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     yy, xx = yy / max(h - 1, 1) - 0.5, xx / max(w - 1, 1) - 0.5
@@ -191,7 +185,7 @@ def add_debris(image: np.ndarray, rng: Rng, n_specks: int = 6, n_haze: int = 2, 
     """Add unlabelled clutter: small bright specks and large dim out-of-focus haze (``level`` ~ nucleus brightness)."""
     where = "cells.add_debris"
     image = as_array(image, where, "image", ndim=2)
-    _require_rng(rng, where)
+    require_rng(rng, where)
     require_int(n_specks, where, "n_specks", minimum=0)
     require_int(n_haze, where, "n_haze", minimum=0)
     require_number(level, where, "level", minimum=0.0)
@@ -219,7 +213,7 @@ def add_microscope_noise(
     """Camera image from expected intensity: Poisson shot noise, Gaussian read noise, offset, clipped to ``dtype``."""
     where = "cells.add_microscope_noise"
     image = as_array(image, where, "image", ndim=(2, 3))
-    _require_rng(rng, where)
+    require_rng(rng, where)
     require_number(photons_per_unit, where, "photons_per_unit", minimum=0.0, strict=True)
     require_number(read_noise, where, "read_noise", minimum=0.0)
     require_number(offset, where, "offset")

@@ -306,7 +306,7 @@ def cache_state(cache_dir: Path | None = None) -> list[CacheState]:
 
 
 def prefetch(lab: int | None = None, manifest: Path | None = None, profile: str | None = None) -> list[Path]:
-    """Fetch every file the given lab (or manifest, or all manifests) needs; instructors run this once."""
+    """Fetch every file the given lab (or manifest, or all manifests) needs, only what ``profile`` uses if given."""
     where = "data.prefetch"
     if lab is not None:
         require_int(lab, where, "lab", minimum=0, maximum=99)
@@ -325,7 +325,7 @@ def prefetch(lab: int | None = None, manifest: Path | None = None, profile: str 
                 "Check the lab number, or leave --lab out to fetch everything."
             )
     else:
-        datasets = list(manifests.load_all().values())
+        datasets = [ds for ds in manifests.load_all().values() if profile is None or profile in ds.profiles]
     fetched = []
     for ds in datasets:
         for entry in ds.files:

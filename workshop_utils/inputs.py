@@ -46,6 +46,11 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {text[:60] + '…' if len(text) > 60 else text}"
 
 
+def with_article(noun: str) -> str:
+    """``noun`` with "a" or "an" in front, for messages: "an InferInput", "a list"."""
+    return f"{'an' if noun[:1] in 'AEIOUaeiou' else 'a'} {noun}"
+
+
 def _numpy_view(value: Any) -> np.ndarray:
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor; bfloat16 has no numpy twin
         tensor = value.detach().cpu()
@@ -168,8 +173,8 @@ def require_instance(value: Any, kind: type | tuple[type, ...], where: str, name
     """``value`` if it is an instance of ``kind``, else an error naming the type that came."""
     if not isinstance(value, kind):
         words = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        got = describe(value) if hasattr(value, "shape") else f"a {type(value).__name__}"  # a module's repr is long
-        raise bad_input(where, f"{name} as {words}", got, fix)
+        got = describe(value) if hasattr(value, "shape") else with_article(type(value).__name__)  # a module's repr is long
+        raise bad_input(where, f"{name} as {with_article(words)}", got, fix)
     return value
 
 
@@ -196,8 +201,9 @@ def require_profile(value: Any, where: str, *, allow_auto: bool = False) -> str:
     allowed = (*PROFILES, AUTO) if allow_auto else PROFILES
     cleaned = value.strip().lower() if isinstance(value, str) else None
     if cleaned not in allowed:
-        raise ProfileError(f"{where}: expected profile one of {', '.join(map(repr, allowed))}; got {describe(value)}. "
-                           "Pass the notebook's choice: PROFILE = wu.choose_profile(PROFILE).")
+        fix = ("Pass e.g. profile='smoke' (CI) or 'auto' (picked from the hardware)." if allow_auto
+               else "Pass the notebook's choice: PROFILE = wu.choose_profile(PROFILE).")
+        raise ProfileError(f"{where}: expected profile one of {', '.join(map(repr, allowed))}; got {describe(value)}. {fix}")
     return cleaned
 
 

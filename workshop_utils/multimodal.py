@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import paths, phenotypes
-from .errors import ProfileError
-from .inputs import (InputError, as_array, bad_input, describe, require_int, require_nonempty, require_number,
-                     require_same_length, require_texts)
+from .inputs import (InputError, as_array, bad_input, describe, require_device, require_instance, require_int,
+                     require_nonempty, require_number, require_path, require_profile, require_same_length,
+                     require_texts, with_article)
 from .phenotypes import CellSet
 
 TEXT_MODEL = "all_minilm_l6_v2"  # data_manifests/all_minilm_l6_v2.yaml
@@ -61,23 +61,6 @@ class CellClipMissingError(InputError, FileNotFoundError):
 
 
 # ---------------------------------------------------------------- input checks shared with vlm.py
-def _require_profile(profile: Any, where: str) -> str:
-    if not isinstance(profile, str) or profile not in CLIP_PROFILES:
-        raise ProfileError(f"{where}: expected profile one of {', '.join(map(repr, CLIP_PROFILES))}; got "
-                           f"{describe(profile)}. Pass the profile wu.choose_profile() returned, e.g. 'smoke'.")
-    return profile
-
-
-def _a(noun: str) -> str:
-    return f"{'an' if noun[:1] in 'AEIOU' else 'a'} {noun}"
-
-
-def _require_instance(value: Any, kind: type | tuple[type, ...], where: str, name: str, fix: str) -> Any:
-    if not isinstance(value, kind):
-        words = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        got = describe(value) if hasattr(value, "shape") else _a(type(value).__name__)  # a module's repr is long
-        raise bad_input(where, f"{name} as {_a(words)}", got, fix)
-    return value
 
 
 def _require_tensor(value: Any, where: str, name: str, ndim: int, *, width: int | None = None,
@@ -113,26 +96,16 @@ def _require_images(images: Any, where: str) -> np.ndarray:
     return array
 
 
-def _require_device(device: Any, where: str) -> torch.device:
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise bad_input(where, "device as 'cpu', 'cuda' or a torch.device", describe(device),
-                        "Use device=mm.device_for(PROFILE).") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise bad_input(where, "a device this machine has", f"{resolved} but torch sees no CUDA GPU",
-                        "Use device=mm.device_for(PROFILE): it falls back to the CPU.")
-    return resolved
 
 
 def _require_model(model: Any, where: str) -> "CellClip":
-    return _require_instance(model, CellClip, where, "model",
+    return require_instance(model, CellClip, where, "model",
                              "Pass the CellClip from mm.train_clip(...) or mm.load_cell_clip()[0].")
 
 
 def _require_settings(settings: Any, kind: type, where: str, profiles: str) -> Any:
     """A settings dataclass with at least one step, one example per batch and a positive learning rate."""
-    _require_instance(settings, kind, where, "settings",
+    require_instance(settings, kind, where, "settings",
                       f"Start from a profile's settings: dataclasses.replace({profiles}[PROFILE], steps=100).")
     require_int(settings.steps, where, "settings.steps", minimum=1)
     require_int(settings.batch, where, "settings.batch", minimum=1)
@@ -141,7 +114,7 @@ def _require_settings(settings: Any, kind: type, where: str, profiles: str) -> A
 
 
 def _require_cells(cells: Any, where: str) -> CellSet:
-    _require_instance(cells, CellSet, where, "cells", "Make them with ph.make_cells(n, seed, size).")
+    require_instance(cells, CellSet, where, "cells", "Make them with ph.make_cells(n, seed, size).")
     if len(cells) == 0:
         raise bad_input(where, "at least one cell in cells", "an empty CellSet",
                         "Make them with ph.make_cells(n >= 1, seed).")
@@ -150,7 +123,7 @@ def _require_cells(cells: Any, where: str) -> CellSet:
 
 def device_for(profile: str) -> torch.device:
     """CUDA only for the gpu profile and only when torch can use it; every other path stays on the CPU."""
-    _require_profile(profile, "device_for")
+    profile = require_profile(profile, "device_for")
     return torch.device("cuda" if profile == "gpu" and torch.cuda.is_available() else "cpu")
 
 
@@ -283,7 +256,7 @@ def train_clip(cells: CellSet, settings: ClipSettings, device: torch.device | st
     """Train a :class:`CellClip` on ``cells``; returns the model and a history (loss, lr, train_s)."""
     _require_cells(cells, "train_clip")
     _require_settings(settings, ClipSettings, "train_clip", "mm.CLIP_PROFILES")
-    device = _require_device(device, "train_clip")
+    device = require_device(device, "train_clip")
     require_int(log_every, "train_clip", "log_every", minimum=1)
     images = _require_images(cells.images, "train_clip")
     torch.manual_seed(settings.seed)
@@ -386,12 +359,12 @@ def save_cell_clip(model: CellClip, settings: ClipSettings, profile: str, metric
     """Write ``build/artifacts/cell_clip.pt`` (weights, settings, class prompts and their cached embeddings)."""
     where = "save_cell_clip"
     _require_model(model, where)
-    _require_instance(settings, ClipSettings, where, "settings", "Pass the ClipSettings the model was trained with.")
-    _require_profile(profile, where)
+    require_instance(settings, ClipSettings, where, "settings", "Pass the ClipSettings the model was trained with.")
+    profile = require_profile(profile, where)
     if metrics is not None and not isinstance(metrics, Mapping):
-        raise bad_input(where, "metrics as a dict (or None)", _a(type(metrics).__name__),
+        raise bad_input(where, "metrics as a dict (or None)", with_article(type(metrics).__name__),
                         "Pass a dict of numbers, e.g. {'zeroshot_top1': 0.9}.")
-    target = paths.artifacts_dir() / ARTIFACT if path is None else _require_path(path, where)
+    target = paths.artifacts_dir() / ARTIFACT if path is None else require_path(path, where, "path", "Pass a Path, or leave path=None.")
     if not target.parent.is_dir():
         raise bad_input(where, "path inside an existing folder", f"{target} (no folder {target.parent})",
                         "Create the folder first (Path(...).mkdir(parents=True)) or leave path=None.")
@@ -407,7 +380,7 @@ def save_cell_clip(model: CellClip, settings: ClipSettings, profile: str, metric
 
 def load_cell_clip(path: Path | None = None) -> tuple[CellClip, dict[str, Any]]:
     """The saved model (eval mode, CPU) and its metadata."""
-    source = paths.artifacts_dir() / ARTIFACT if path is None else _require_path(path, "load_cell_clip")
+    source = paths.artifacts_dir() / ARTIFACT if path is None else require_path(path, "load_cell_clip", "path", "Pass a Path, or leave path=None.")
     if not source.is_file():
         raise CellClipMissingError(
             f"load_cell_clip: expected a saved image-text model at {source}; got "
@@ -428,7 +401,7 @@ def load_cell_clip(path: Path | None = None) -> tuple[CellClip, dict[str, Any]]:
 
 def ensure_cell_clip(profile: str = "smoke") -> Path:
     """Path of the saved model; trains and saves one with ``profile``'s settings when it is missing (CPU: ~30 s)."""
-    _require_profile(profile, "ensure_cell_clip")
+    profile = require_profile(profile, "ensure_cell_clip")
     target = paths.artifacts_dir() / ARTIFACT
     if target.is_file():
         return target
@@ -437,11 +410,6 @@ def ensure_cell_clip(profile: str = "smoke") -> Path:
     model, _ = train_clip(cells, settings, device_for(profile))
     return save_cell_clip(model, settings, profile)
 
-
-def _require_path(path: Any, where: str) -> Path:
-    if not isinstance(path, (str, Path)) or not str(path):
-        raise bad_input(where, "path as a file path (str or Path)", describe(path), "Pass a Path, or leave path=None.")
-    return Path(path)
 
 
 def _as_batch(images: Any, size: int, where: str = "classify_cells") -> np.ndarray:

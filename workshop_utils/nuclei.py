@@ -31,9 +31,9 @@ import torch
 
 from . import paths
 from .hardware import fair_cpu_threads  # noqa: F401 - lab 01 calls nuclei.fair_cpu_threads()
-from .errors import HardwareRequirementError, ProfileError, WorkshopError
-from .inputs import InputError, as_array, bad_input, describe, require_choice, require_int, require_number
-from .profiles import PROFILES
+from .errors import WorkshopError
+from .inputs import (InputError, as_array, bad_input, describe, require_choice, require_device, require_int,
+                     require_number, require_profile)
 
 ARTIFACT_NAME = "nuclei_unet.pt"
 FORMAT = "workshop-nuclei-unet/1"
@@ -74,14 +74,6 @@ def _normalisation(norm: Any, where: str) -> dict[str, Any]:
     return dict(norm)
 
 
-def _require_profile(profile: Any, where: str) -> str:
-    """``profile`` cleaned (" GPU" -> "gpu"), or a :class:`ProfileError` listing the profiles."""
-    cleaned = profile.strip().lower() if isinstance(profile, str) else None
-    if cleaned not in PROFILES:
-        raise ProfileError(f"{where}: expected profile one of {', '.join(map(repr, PROFILES))}; got "
-                           f"{describe(profile)}. Pass the notebook's choice: PROFILE = wu.choose_profile(PROFILE).")
-    return cleaned
-
 
 def _path(value: Any, where: str, name: str, default: Path | None = None) -> Path:
     """``value`` as a Path; None (or "") means ``default`` when there is one."""
@@ -93,19 +85,6 @@ def _path(value: Any, where: str, name: str, default: Path | None = None) -> Pat
                         describe(value), f"Pass e.g. {name}={example}.")
     return Path(value)
 
-
-def _require_device(device: Any, where: str) -> torch.device:
-    """``device`` as a torch.device, with a CUDA one only where torch can see that GPU."""
-    try:
-        parsed = torch.device(device)
-    except (TypeError, RuntimeError, ValueError):
-        raise bad_input(where, "device as 'cpu', 'cuda', 'cuda:0' or a torch.device", describe(device),
-                        "Pass device='cpu' (or 'cuda' on a GPU machine).") from None
-    if parsed.type == "cuda" and (parsed.index or 0) >= torch.cuda.device_count():
-        raise HardwareRequirementError(
-            f"{where}: expected a CUDA GPU that torch can use for device={str(device)!r}; got "
-            f"{torch.cuda.device_count()} usable GPU(s). Pass device='cpu', or run on a GPU machine (profile gpu).")
-    return parsed
 
 
 def _require_model(model: Any, where: str) -> None:
@@ -391,7 +370,7 @@ def save_nuclei_model(model: NucleiModel, path: Path | None = None, **meta: Any)
 
 def load_nuclei_model(path: Path | str | None = None, device: str | torch.device = "cpu") -> NucleiModel:
     """Rebuild the saved network in eval mode on ``device`` (weights_only load: no pickled code runs)."""
-    device = _require_device(device, "load_nuclei_model")
+    device = require_device(device, "load_nuclei_model")
     source = _path(path, "load_nuclei_model", "path", paths.artifacts_dir() / ARTIFACT_NAME)
     if not source.is_file():
         raise NucleiModelError(
@@ -545,7 +524,7 @@ def nuclei_preset(profile: str) -> tuple[NucleiConfig, dict[str, Any]]:
     """The model config and training settings lab 01 uses for ``profile`` (smoke, cpu or gpu)."""
     from .profiles import per_profile
 
-    settings = dict(per_profile(_require_profile(profile, "nuclei_preset"), **PRESETS))
+    settings = dict(per_profile(require_profile(profile, "nuclei_preset"), **PRESETS))
     return NucleiConfig(channels=tuple(settings.pop("channels"))), settings
 
 
@@ -556,7 +535,7 @@ def train_nuclei_model(config: NucleiConfig | None = None, *, device: str = "cpu
     if config is not None and not isinstance(config, NucleiConfig):
         raise bad_input(where, "config as a NucleiConfig or None", describe(config),
                         "Pass the config from nuclei.nuclei_preset(PROFILE), or leave it out.")
-    device = str(_require_device(device, where))
+    device = str(require_device(device, where))
     if not callable(log):
         raise bad_input(where, "log as a callable taking one line of text", describe(log), "Pass log=print.")
     smoke_config, smoke_settings = nuclei_preset("smoke")
@@ -599,7 +578,7 @@ def ensure_nuclei_model(profile: str = "smoke", path: Path | None = None) -> Pat
     """The saved model's path; if it is missing or unreadable, train a smoke-sized one (< 1 min on 2 cores) first."""
     from filelock import FileLock
 
-    profile = _require_profile(profile, "ensure_nuclei_model")
+    profile = require_profile(profile, "ensure_nuclei_model")
     target = _path(path, "ensure_nuclei_model", "path", paths.artifacts_dir() / ARTIFACT_NAME)
     with FileLock(str(target) + ".lock"):  # labs or a server asking at once train one model, not several
         try:

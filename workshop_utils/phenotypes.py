@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .inputs import InputError, as_array, bad_input, describe, require_choice, require_int, require_number
+from .inputs import InputError, as_array, require_choice, require_int, require_number, require_rng
 
 PHENOTYPES: tuple[str, ...] = ("interphase", "mitotic", "apoptotic", "elongated", "binucleated", "clustered")
 STAINS: tuple[str, ...] = ("fluorescence", "H&E")
@@ -87,20 +87,13 @@ def all_captions() -> list[str]:
     return out
 
 
-def _require_rng(rng: Any, where: str) -> np.random.Generator:
-    """``rng`` if it is a numpy Generator (the legacy ``np.random`` module and bare seeds are refused)."""
-    if not isinstance(rng, np.random.Generator):
-        raise bad_input(where, "rng as a numpy random Generator", describe(rng),
-                        "Pass rng=np.random.default_rng(seed) (make one per seed, not the np.random module).")
-    return rng
-
 
 def caption_for(phenotype: str, stain: str, mag: str, rng: np.random.Generator) -> str:
     """A random template caption for one image's attributes."""
     require_choice(phenotype, "caption_for", "phenotype", PHENOTYPES, "Use a name from phenotypes.PHENOTYPES.")
     require_choice(stain, "caption_for", "stain", STAINS, "Use a name from phenotypes.STAINS.")
     require_choice(mag, "caption_for", "mag", MAGNIFICATIONS, "Use a name from phenotypes.MAGNIFICATIONS.")
-    _require_rng(rng, "caption_for")
+    require_rng(rng, "caption_for")
     template = TEMPLATES[rng.integers(len(TEMPLATES))]
     phrase = PHRASES[phenotype][rng.integers(len(PHRASES[phenotype]))]
     stain_phrase = STAIN_PHRASES[stain][rng.integers(len(STAIN_PHRASES[stain]))]
@@ -177,7 +170,7 @@ def add_microscope_noise(image: np.ndarray, rng: np.random.Generator, *, blur_px
     """Optical blur, uneven illumination, shot noise (``photons`` at full scale) and read noise on a [0, 1] image."""
     where = "add_microscope_noise"
     image = as_array(image, where, "image", ndim=3, fix="Pass one (H, W, 3) RGB image in [0, 1], e.g. cells.images[0].")
-    _require_rng(rng, where)
+    require_rng(rng, where)
     for name, value in (("blur_px", blur_px), ("read_noise", read_noise), ("gradient", gradient)):
         require_number(value, where, name, minimum=0.0)
     require_number(photons, where, "photons", minimum=0.0, strict=True)

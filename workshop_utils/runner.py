@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .errors import ProfileError, WorkshopError
-from .inputs import bad_input, describe, require_file, require_int
+from .errors import WorkshopError
+from .inputs import bad_input, describe, require_file, require_int, require_profile
 from .results import load_results
 
 # Metrics shown in the summary per lab, when the lab records them.
@@ -42,15 +42,6 @@ SMOKE_BUDGET_S: dict[str, float] = {
 class NoNotebooksError(WorkshopError, FileNotFoundError):
     """The notebooks folder holds no lab notebooks (a wrong checkout or ``WORKSHOP_ROOT``)."""
 
-
-def _check_profile(profile: Any, where: str) -> str:
-    """``profile`` if it is one the notebooks accept (their setup cell resolves ``auto``)."""
-    from .profiles import AUTO, PROFILES
-
-    if not isinstance(profile, str) or profile.strip().lower() not in (*PROFILES, AUTO):
-        raise ProfileError(f"{where}: expected profile one of {', '.join(PROFILES)} or {AUTO!r}; got {describe(profile)}. "
-                           "Pass e.g. profile='smoke' (CI) or 'auto' (picked from the hardware).")
-    return profile
 
 
 @dataclass
@@ -109,7 +100,7 @@ def run_notebook(
     notebook = require_file(notebook, "run_notebook", "notebook", fix)
     if notebook.suffix != ".ipynb":
         raise bad_input("run_notebook", "notebook as a .ipynb file", str(notebook), fix)
-    _check_profile(profile, "run_notebook")
+    require_profile(profile, "run_notebook", allow_auto=True)
     cell_timeout_s = require_int(cell_timeout_s, "run_notebook", "cell_timeout_s", minimum=1)
     if out_dir is not None and (not isinstance(out_dir, (str, Path)) or Path(out_dir).is_file()):
         raise bad_input("run_notebook", "out_dir as a folder path (or None for build/executed)", describe(out_dir),
@@ -193,7 +184,7 @@ def _fmt(value: Any) -> str:
 
 def run_labs(profile: str = "auto", selection: list[str] | None = None, cell_timeout_s: int = 1800) -> list[NotebookRun]:
     """Execute the labs in order, printing progress, and write the summary; keeps going past a failed lab."""
-    _check_profile(profile, "run_labs")
+    require_profile(profile, "run_labs", allow_auto=True)
     cell_timeout_s = require_int(cell_timeout_s, "run_labs", "cell_timeout_s", minimum=1)
     runs = []
     notebooks = lab_notebooks(selection)

@@ -28,8 +28,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from . import paths
 from .errors import WorkshopError
-from .inputs import bad_input, describe, require_int, require_nonempty, require_number, require_texts
-from .profiles import _validate as _check_profile
+from .inputs import bad_input, describe, require_int, require_nonempty, require_number, require_profile, require_texts
 
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
 MODELS = ("nuclei_unet", "fixed_cost")  # what the PyTriton worker serves (a model repository may hold others)
@@ -469,7 +468,7 @@ def _interrupt(*_: object) -> None:
 def serve_until_interrupted(profile: str = "smoke", *, models: Sequence[str] = ("nuclei_unet",), **ports: Any) -> int:
     """``make serve``: build the ONNX model if needed, serve it in the foreground, stop cleanly on Ctrl-C/SIGTERM."""
     where = "serving.serve_until_interrupted"
-    _check_profile(profile, where, allow_auto=True)
+    require_profile(profile, where, allow_auto=True)
     port_names = {f"{kind}_port" for kind in DEFAULT_PORTS}
     if not set(ports) <= port_names:
         raise bad_input(where, f"keyword options drawn from {', '.join(sorted(port_names))}",

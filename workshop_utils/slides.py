@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from . import paths
+from .errors import WorkshopError
 from .inputs import bad_input, describe, require_file
 
 TEMPLATE = """<!doctype html>
@@ -41,14 +42,20 @@ TEMPLATE = """<!doctype html>
 """
 
 
+class RevealMissingError(WorkshopError, FileNotFoundError):
+    """The local copy of reveal.js (shipped inside sphinx-revealjs) is not there."""
+
+
 def revealjs_dir() -> Path:
     """reveal.js as shipped in the installed sphinx-revealjs wheel (dist/ and plugin/)."""
     spec = importlib.util.find_spec("sphinx_revealjs")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("sphinx-revealjs is not installed, so there is no local reveal.js. Run `make setup`.")
+        raise RevealMissingError("slides: expected reveal.js from the sphinx-revealjs package; got no such package "
+                                 "installed. Run `make setup` (it installs requirements/lock.txt).")
     folder = Path(next(iter(spec.submodule_search_locations))) / "_static" / "revealjs"
     if not (folder / "dist" / "reveal.js").is_file():
-        raise FileNotFoundError(f"No reveal.js under {folder}; sphinx-revealjs changed its layout. Pin 3.2.1.")
+        raise RevealMissingError(f"slides: expected dist/reveal.js under {folder}; got none (sphinx-revealjs changed "
+                                 "its layout). Pin sphinx-revealjs==3.2.1 in requirements/base.in and run `make lock`.")
     return folder
 
 

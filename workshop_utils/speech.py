@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 
 from . import paths
 from .errors import HardwareRequirementError, WorkshopError
-from .inputs import bad_input, describe, require_file, require_int, require_nonempty, require_texts
+from .inputs import bad_input, describe, require_file, require_int, require_nonempty, require_path, require_texts
 
 SAMPLE_RATE_HZ = 16_000
 LABELS: list[str] = list(" abcdefghijklmnopqrstuvwxyz'")  # the character vocabulary of the CTC model
@@ -169,17 +169,11 @@ def _require_voice(voice: Any, where: str) -> Voice:
     return voice
 
 
-def _require_path(value: Any, where: str, name: str) -> Path:
-    if not isinstance(value, (str, Path)) or not str(value):
-        raise bad_input(where, f"{name} as a path (str or pathlib.Path)", describe(value),
-                        "Pass a path under wu.build_dir(), e.g. wu.build_dir() / 'speech'.")
-    return Path(value)
-
 
 def clip_path(text: str, voice: Voice, folder: Path) -> Path:
     """The cache path of one clip: a hash of what is spoken and how."""
     text, voice = _require_text(text, "speech.clip_path"), _require_voice(voice, "speech.clip_path")
-    folder = _require_path(folder, "speech.clip_path", "folder")
+    folder = require_path(folder, "speech.clip_path", "folder")
     key = hashlib.sha256(f"{text}|{voice.tag}|{SAMPLE_RATE_HZ}".encode()).hexdigest()[:20]
     return folder / f"{key}.wav"
 
@@ -187,7 +181,7 @@ def clip_path(text: str, voice: Voice, folder: Path) -> Path:
 def synthesize(text: str, voice: Voice, target: Path) -> Path:
     """Speak ``text`` with espeak-ng and convert it with sox to 16 kHz mono 16-bit WAV at ``target`` (cached)."""
     text, voice = _require_text(text, "speech.synthesize"), _require_voice(voice, "speech.synthesize")
-    target = _require_path(target, "speech.synthesize", "target")
+    target = require_path(target, "speech.synthesize", "target")
     if target.is_dir():
         raise bad_input("speech.synthesize", "target as a .wav file path", f"{target} (a folder)",
                         "Name the file: speech.clip_path(text, voice, folder) gives one.")
@@ -195,7 +189,8 @@ def synthesize(text: str, voice: Voice, target: Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{random.getrandbits(32):08x}.part.wav")
-    speak = ["espeak-ng", "-v", voice.name, "-s", str(voice.speed_wpm), "-p", str(voice.pitch), "--stdout", text]
+    speak = ["espeak-ng", "-v", voice.name, "-s", str(voice.speed_wpm), "-p", str(voice.pitch), "--stdout",
+             "--", text]  # "--": a text that starts with "-" is spoken, not read as an option
     convert = ["sox", "-t", "wav", "-", "-r", str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16", str(partial)]
     try:
         raw = subprocess.run(speak, check=True, capture_output=True, timeout=60).stdout
@@ -205,7 +200,7 @@ def synthesize(text: str, voice: Voice, target: Path) -> Path:
         raise WorkshopError(
             f"Synthesis failed: command={exc.cmd[0]} voice={voice.tag} text={text!r} rc={exc.returncode}: "
             f"{exc.stderr.decode(errors='replace').strip()[:300]}. Likely cause: an unknown espeak-ng voice or "
-            "variant. Next step: `espeak-ng --voices=en` lists the voices installed here."
+            "variant (expected one that `espeak-ng --voices=en` lists). Next step: pick one of those voices."
         ) from exc
     partial.replace(target)  # atomic: the final name never holds a half-written clip
     return target
@@ -238,7 +233,7 @@ def synthesize_clips(texts: Sequence[str], voices: Sequence[Voice], folder: Path
     texts = require_texts(texts, where, "texts")
     voices = [_require_voice(v, where) for v in require_nonempty(voices, where, "voices",
                                                                  "Pass speech.TRAIN_VOICES or speech.HELDOUT_VOICES.")]
-    folder = _require_path(folder, where, "folder")
+    folder = require_path(folder, where, "folder")
     workers = require_int(workers, where, "workers", minimum=1)
     require_tools()
     jobs = [(text, voices[i % len(voices)]) for i, text in enumerate(texts)]
@@ -254,7 +249,7 @@ def write_manifest(clips: Iterable[Clip], target: Path) -> Path:
     if odd is not None:
         raise bad_input("speech.write_manifest", "clips as speech.Clip items", describe(odd),
                         "Pass the list synthesize_clips() returns, or build speech.Clip(path, duration, text, voice).")
-    target = _require_path(target, "speech.write_manifest", "target")
+    target = require_path(target, "speech.write_manifest", "target")
     target.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({"audio_filepath": c.audio_filepath, "duration": c.duration, "text": c.text,
                          "voice": c.voice}) for c in clips]

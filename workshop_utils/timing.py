@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .inputs import as_array, bad_input, describe, require_int, require_number
+from .inputs import as_array, bad_input, describe, require_callable, require_int, require_number
 
 
 def cuda_sync() -> None:
@@ -17,10 +17,6 @@ def cuda_sync() -> None:
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
 
-
-def _require_callable(fn: Any, where: str, name: str, fix: str) -> None:
-    if not callable(fn):
-        raise bad_input(where, f"{name} as a callable that takes no arguments", describe(fn), fix)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -102,7 +98,7 @@ def benchmark(
     sync: Callable[[], None] = cuda_sync,
 ) -> Timing:
     """Time ``fn`` after ``warmup`` uncounted calls: at least ``iters`` calls and ``min_time_s`` seconds."""
-    _require_callable(fn, "benchmark", "fn", "Wrap the call in a lambda: wu.benchmark(lambda: model(x)); "
+    require_callable(fn, "benchmark", "fn", "Wrap the call in a lambda: wu.benchmark(lambda: model(x)); "
                       "benchmark(model(x)) would time the result, not the call.")
     if not isinstance(name, str):
         raise bad_input("benchmark", "name as a string", describe(name), "Pass a label, e.g. name='torch eager'.")
@@ -110,7 +106,7 @@ def benchmark(
     iters = require_int(iters, "benchmark", "iters", minimum=1)
     require_number(min_time_s, "benchmark", "min_time_s", minimum=0)
     items_per_call = require_int(items_per_call, "benchmark", "items_per_call", minimum=1)
-    _require_callable(sync, "benchmark", "sync", "Leave sync at its default (wu.timing.cuda_sync) or pass a function.")
+    require_callable(sync, "benchmark", "sync", "Leave sync at its default (wu.timing.cuda_sync) or pass a function.")
     for _ in range(warmup):
         fn()
     samples: list[float] = []
@@ -136,11 +132,11 @@ def compare(
         if not isinstance(name, str) or not name.strip():
             raise bad_input("compare", "each candidate name as a non-blank string", describe(name),
                             "Use labels such as 'torch eager' as the dict keys.")
-        _require_callable(fn, "compare", f"candidates[{name!r}]", "Wrap the call in a lambda: {'torch': lambda: model(x)}.")
+        require_callable(fn, "compare", f"candidates[{name!r}]", "Wrap the call in a lambda: {'torch': lambda: model(x)}.")
     warmup = require_int(warmup, "compare", "warmup", minimum=0)
     rounds = require_int(rounds, "compare", "rounds", minimum=1)
     items_per_call = require_int(items_per_call, "compare", "items_per_call", minimum=1)
-    _require_callable(sync, "compare", "sync", "Leave sync at its default (wu.timing.cuda_sync) or pass a function.")
+    require_callable(sync, "compare", "sync", "Leave sync at its default (wu.timing.cuda_sync) or pass a function.")
     for fn in candidates.values():
         for _ in range(warmup):
             fn()

@@ -17,9 +17,10 @@ import torch
 from torch import nn
 
 from . import phenotypes
-from .inputs import as_array, bad_input, describe, require_int, require_same_length, require_texts
-from .multimodal import (ImageTower, _require_cells, _require_image_batch, _require_images, _require_instance,
-                         _require_settings, _require_tensor, _to_tensor, lr_at)
+from .inputs import (as_array, bad_input, describe, require_instance, require_int, require_same_length,
+                     require_texts)
+from .multimodal import (ImageTower, _require_cells, _require_image_batch, _require_images, _require_settings,
+                         _require_tensor, _to_tensor, lr_at)
 from .phenotypes import CellSet
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -106,9 +107,9 @@ class TinyVLM(nn.Module):
     def __init__(self, tower: ImageTower, tokenizer: WordTokenizer, settings: VlmSettings) -> None:
         super().__init__()
         where = "TinyVLM"
-        _require_instance(tower, ImageTower, where, "tower", "Pass the trained CLIP model's tower: model.tower.")
-        _require_instance(tokenizer, WordTokenizer, where, "tokenizer", "Pass vlm.WordTokenizer(ph.all_captions()).")
-        _require_instance(settings, VlmSettings, where, "settings",
+        require_instance(tower, ImageTower, where, "tower", "Pass the trained CLIP model's tower: model.tower.")
+        require_instance(tokenizer, WordTokenizer, where, "tokenizer", "Pass vlm.WordTokenizer(ph.all_captions()).")
+        require_instance(settings, VlmSettings, where, "settings",
                           "Pass vlm.VLM_PROFILES[PROFILE] (or a dataclasses.replace of it).")
         for name in ("hidden", "layers", "heads"):
             require_int(getattr(settings, name), where, f"settings.{name}", minimum=1)
@@ -177,7 +178,7 @@ class TinyVLM(nn.Module):
 
 
 def _require_vlm(vlm: Any, where: str) -> TinyVLM:
-    return _require_instance(vlm, TinyVLM, where, "vlm", "Pass the captioner: vlm.TinyVLM(tower, tokenizer, settings).")
+    return require_instance(vlm, TinyVLM, where, "vlm", "Pass the captioner: vlm.TinyVLM(tower, tokenizer, settings).")
 
 
 def parameter_counts(vlm: TinyVLM) -> dict[str, int]:

@@ -22,16 +22,9 @@ from workshop_utils import data, doctor, hardware, manifests, profiles, serving,
 from workshop_utils.errors import HardwareRequirementError, ManifestError, ProfileError, WorkshopError
 
 from .conftest import LoopbackServer
+from .test_manifests import GOOD  # a valid manifest, shared with the manifest tests
 
 NUCLEI = "stardist_dsb2018_nucleus"  # a shipped manifest whose files come inside a package (no download)
-GOOD = {
-    "name": "demo",
-    "description": "A demo data set.",
-    "licence": "CC0 1.0",
-    "citation": "Someone, 2026.",
-    "used_by": [1],
-    "files": [{"name": "a.zip", "url": "https://example.org/a.zip", "sha256": "a" * 64, "size": 10, "extract": "zip"}],
-}
 MISSING = Path("/no/such/dir/file.bin")
 X = {"x": np.zeros((1, 4), np.float32)}  # the fixed_cost model's input, as lab 03 sends it
 

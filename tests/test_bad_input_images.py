@@ -244,6 +244,9 @@ NUCLEI = [
 ]
 
 ACCELERATION = [
+    Case("acceleration.optimised_ops", lambda: acceleration.optimised_ops(missing()), "existing file", label="missing"),
+    Case("acceleration.optimised_ops", lambda: acceleration.optimised_ops(tiny_onnx(), "max"), "level one of 'all'", label="level"),
+    Case("acceleration.fusion_probe", lambda: acceleration.fusion_probe("relu"), "activation one of 'LeakyRelu'", label="case"),
     Case("acceleration.export_onnx", lambda: acceleration.export_onnx(conv_model(), missing(), TILE), "torch.nn.Module.*model.network",
          label="model-not-network"),
     Case("acceleration.export_onnx", lambda: acceleration.export_onnx(torch.nn.Identity(), None, TILE), "path as a file path",

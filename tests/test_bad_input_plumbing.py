@@ -23,6 +23,7 @@ from workshop_utils.errors import HardwareRequirementError, ManifestError, Profi
 
 from .conftest import LoopbackServer
 from .test_manifests import GOOD  # a valid manifest, shared with the manifest tests
+from .test_triton_start import FlakyTriton
 
 NUCLEI = "stardist_dsb2018_nucleus"  # a shipped manifest whose files come inside a package (no download)
 MISSING = Path("/no/such/dir/file.bin")
@@ -114,6 +115,7 @@ CASES = [
     Case("profiles.per_profile", lambda: profiles.per_profile(None, smoke=1, cpu=2, gpu=3), "smoke, cpu, gpu",
          error=ProfileError, label="none"),
     # hardware
+    Case("hardware.cgroup_cpu_limit", lambda: hardware.cgroup_cpu_limit(3), "cpu_max as a file path", label="fd"),
     Case("hardware.fair_cpu_threads", lambda: hardware.fair_cpu_threads(0), "sample_s above 0.0 and below 60.0", label="zero"),
     Case("hardware.fair_cpu_threads", lambda: hardware.fair_cpu_threads("0.3"), "finite number", label="text"),
     Case("hardware.gpu_peak_tflops", lambda: hardware.gpu_peak_tflops("NVIDIA H200", "fp16"), "'bf16', 'fp32'",
@@ -211,6 +213,10 @@ CASES = [
          lambda: triton_load.batching_summary({"nv_inference_request_success": 50.0}, {"nv_inference_request_success": 10.0}),
          r"Swap the arguments", label="swapped"),
     # the command lines and the package
+    Case("triton_worker.lost_handshake_race", lambda: triton_worker.lost_handshake_race("refused"), "error as an exception"),
+    Case("triton_worker.run_with_retry", lambda: triton_worker.run_with_retry(object()), "Triton with models bound", label="no-run"),
+    Case("triton_worker.run_with_retry", lambda: triton_worker.run_with_retry(FlakyTriton([]), attempts=0), "attempts at least 1", label="attempts"),
+    Case("triton_worker.run_with_retry", lambda: triton_worker.run_with_retry(FlakyTriton([]), pause_s=-1), "pause_s at least 0", label="pause"),
     Case("triton_worker.parse_args", lambda: triton_worker.parse_args("--models fixed_cost"), "argv as a list of strings"),
     Case("triton_worker.main", lambda: triton_worker.main("--models fixed_cost"), "argv as a list of strings"),
     Case("__main__.main", lambda: cli.main("doctor --quick"), r"main\(\['doctor', '--quick'\]\)"),
@@ -231,6 +237,7 @@ EXEMPT = {
     "hardware.summary": "no arguments: gathers gpus(), cpu_info() and torch_cuda()",
     "hardware.torch_cuda": "no arguments: what torch reports",
     "hardware.tritonserver_binary": "no arguments: a PATH lookup",
+    "hardware.usable_cores": "no arguments: the scheduler's affinity and the cgroup quota",
     "paths.artifacts_dir": "no arguments: environment overrides are read as paths",
     "paths.build_dir": "no arguments: environment overrides are read as paths",
     "paths.data_cache_dir": "no arguments: environment overrides are read as paths",

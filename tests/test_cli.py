@@ -51,5 +51,14 @@ def test_summary_lists_each_lab_with_metrics(isolated_dirs: Path) -> None:
     failed = runner.NotebookRun("01_monai_nuclei_segmentation", "smoke", False, 5.0, "y.ipynb", "ValueError: bad", 7)
     summary = runner.write_summary([run, failed]).read_text()
     assert "matmul_gflops=12.5" in summary and "| pass |" in summary
-    assert "FAIL: ValueError: bad" in summary
+    assert "FAIL in cell [7]: ValueError: bad ([log](y.ipynb))" in summary
     assert "cell [7]" in runner.describe_failure(failed)
+
+
+def test_a_failed_lab_gets_one_line_in_the_summary(isolated_dirs: Path) -> None:
+    traceback = "ConnectionRefusedError: [Errno 111] Connection refused\n  File a.py | line 1\n" + "frame\n" * 200
+    failed = runner.NotebookRun("03_triton_serving", "cpu", False, 9.0, "build/executed/03.ipynb", traceback, 13)
+    rows = [line for line in runner.write_summary([failed]).read_text().splitlines() if line.startswith("| 03_")]
+    assert len(rows) == 1 and "frame" not in rows[0] and rows[0].count("|") == 6
+    assert "FAIL in cell [13]: ConnectionRefusedError: [Errno 111] Connection refused" in rows[0]
+    assert "[log](build/executed/03.ipynb)" in rows[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -88,3 +89,48 @@ def test_peak_rss_is_this_process_not_its_parent() -> None:
     child_after = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert results.peak_rss_mib() > 300
     assert child_after < 200 and abs(child_after - child) < 50
+
+
+@pytest.mark.parametrize(("speedup", "words"), [
+    (1.5, "ORT was 1.50x faster than torch"),
+    (0.99, "ORT was no faster than torch (0.99x)"),
+    (1.04, "ORT was no faster than torch (1.04x)"),
+    (0.8, "ORT was 1.25x slower than torch"),
+])
+def test_speedup_phrase_never_contradicts_its_figure(speedup: float, words: str) -> None:
+    assert timing.speedup_phrase(speedup, "ORT", "torch") == words
+
+
+def test_speed_fails_a_lab_only_past_the_sanity_bound() -> None:
+    lab = results.LabRecorder(lab="99_demo", profile="smoke")
+    assert lab.expect_speed_sane("ORT vs torch", 0.99)  # no faster: reported, not a failure
+    assert lab.expect_speed_sane("ORT vs torch", 1 / timing.SANITY_SLOWDOWN + 0.01)
+    assert not lab.expect_speed_sane("ORT vs torch", 1 / timing.SANITY_SLOWDOWN - 0.01)  # a runaway fails
+    assert [item.ok for item in lab.expectations] == [True, True, False]
+
+
+@pytest.mark.parametrize(("text", "cpus"), [("150000 100000\n", 1.5), ("max 100000\n", None), ("garbage", None)])
+def test_cgroup_quota_is_read_from_cpu_max(tmp_path: Path, text: str, cpus: float | None) -> None:
+    from workshop_utils import hardware
+
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text(text)
+    assert hardware.cgroup_cpu_limit(cpu_max) == cpus
+
+
+def test_usable_cores_follow_a_pod_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workshop_utils import hardware
+
+    monkeypatch.setattr(hardware, "cgroup_cpu_limit", lambda: 0.5)  # half a CPU: one thread, not all cores
+    assert hardware.usable_cores() == 1
+    monkeypatch.setattr(hardware, "cgroup_cpu_limit", lambda: None)
+    assert hardware.usable_cores() == len(os.sched_getaffinity(0))
+
+
+def test_onnx_runtime_fuses_relu_into_the_convolution_but_not_prelu() -> None:
+    """What lab 02 tells attendees about its PReLU network, checked against the installed ONNX Runtime."""
+    from workshop_utils import acceleration
+
+    for level in ("extended", "all"):
+        assert "PRelu" not in acceleration.fusion_probe("Relu", level)
+        assert acceleration.fusion_probe("PRelu", level)["PRelu"] == 1

@@ -23,11 +23,11 @@ from .errors import (
 )
 from .exercises import check
 from .inputs import InputError
-from .hardware import cpu_info, gpus, library_versions, print_env, require_gpu
+from .hardware import cpu_info, fair_cpu_threads, gpus, library_versions, print_env, require_gpu, usable_cores
 from .paths import artifacts_dir, build_dir, data_cache_dir, repo_root, results_dir
 from .profiles import PROFILES, choose_profile, explain_profile, per_profile
 from .results import LabRecorder, load_results, start_lab
-from .timing import Stopwatch, Timing, benchmark, compare
+from .timing import Stopwatch, Timing, benchmark, compare, speedup_phrase
 
 __version__ = "0.1.0"
 
@@ -79,6 +79,7 @@ __all__ = [
     "data_cache_dir",
     "describe",
     "explain_profile",
+    "fair_cpu_threads",
     "fetch",
     "gpus",
     "library_versions",
@@ -90,7 +91,9 @@ __all__ = [
     "require_gpu",
     "results_dir",
     "sha256_of",
+    "speedup_phrase",
     "start_lab",
+    "usable_cores",
 ]
 register_lazy("serving", "serve_models", "serve_side_by_side", "running_servers", "stop_all_servers", "leftover_workspaces", "run_load", "sweep", "plot_sweep", "read_metrics", "batching_summary", "write_model_repository", "config_pbtxt", "onnx_io", "repository_models")
 register_lazy("asr", "transcribe", "ensure_asr_model")

@@ -165,6 +165,81 @@ def ort_session(path: Path, *, optimize: bool = True, threads: int | None = None
         raise bad_input(where, "path to an ONNX model ONNX Runtime can load", f"{source} ({err})", EXPORT_FIX) from None
 
 
+FUSION_PROBE_ACTIVATIONS: tuple[str, ...] = ("Relu", "LeakyRelu", "PRelu")
+
+
+def optimised_ops(path: Path, level: str = "all") -> dict[str, int]:
+    """Operator counts of the graph ONNX Runtime actually runs after its optimisations (``level``: basic/extended/all).
+
+    Args:
+        path: an ONNX model.
+        level: the graph optimisation level, as in ``ort.GraphOptimizationLevel.ORT_ENABLE_<LEVEL>``.
+
+    Returns:
+        ``{op_type: count}``; fused convolutions read ``"Conv+Relu"`` (the activation ONNX Runtime folded in).
+
+    Example:
+        >>> optimised_ops(onnx_path)["PRelu"]  # PRelu nodes left standing after optimisation
+    """
+    import tempfile
+    from collections import Counter
+
+    import onnx
+    import onnxruntime as ort
+
+    where = "acceleration.optimised_ops"
+    source = require_file(path, where, "path", EXPORT_FIX)
+    levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    require_choice(level, where, "level", levels)
+    with tempfile.TemporaryDirectory() as scratch:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = levels[level]
+        options.optimized_model_filepath = str(Path(scratch) / "optimised.onnx")  # the graph ORT will run
+        options.log_severity_level = 3
+        ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        graph = onnx.load(options.optimized_model_filepath).graph
+    counts: Counter[str] = Counter()
+    for node in graph.node:
+        activation = next((a.s.decode() for a in node.attribute if a.name == "activation"), "")
+        counts[f"{node.op_type}+{activation}" if activation else node.op_type] += 1
+    return dict(counts.most_common())
+
+
+def fusion_probe(activation: str, level: str = "all") -> dict[str, int]:
+    """Does ONNX Runtime fuse ``Conv -> activation`` into one kernel? Optimises a one-convolution graph and says.
+
+    Args:
+        activation: ``"Relu"``, ``"LeakyRelu"`` or ``"PRelu"``.
+        level: the graph optimisation level (see :func:`optimised_ops`).
+
+    Returns:
+        The optimised graph's operator counts: ``{"Conv+Relu": 1, ...}`` when fused, ``{"Conv": 1, "PRelu": 1, ...}``
+        when not.
+    """
+    import tempfile
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    require_choice(activation, "acceleration.fusion_probe", "activation", FUSION_PROBE_ACTIVATIONS)
+    channels, rng = 8, np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.random((channels, channels, 3, 3), dtype=np.float32), "w")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1])]
+    if activation == "PRelu":
+        weights.append(numpy_helper.from_array(np.full((channels, 1, 1), 0.25, np.float32), "slope"))
+        nodes.append(helper.make_node("PRelu", ["c", "slope"], ["y"]))
+    else:
+        nodes.append(helper.make_node(activation, ["c"], ["y"]))
+    shape = [1, channels, 32, 32]
+    graph = helper.make_graph(nodes, "fusion_probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], weights)
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = Path(scratch) / "probe.onnx"
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(probe))
+        return optimised_ops(probe, level)
+
+
 class OrtPredictor:
     """``predictor(batch)`` for ``segment_nuclei``: float32 (N, 1, T, T) numpy -> logits via ONNX Runtime."""
 

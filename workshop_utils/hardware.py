@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import importlib.util
+import math
 import os
 import platform
 import shutil
@@ -160,10 +161,7 @@ def cpu_info() -> dict[str, Any]:
                 if line.startswith("model name"):
                     model = line.split(":", 1)[1].strip()
                     break
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     memory_mib = None
     with contextlib.suppress(OSError, ValueError):
         with open("/proc/meminfo", encoding="utf-8") as meminfo:
@@ -174,8 +172,41 @@ def cpu_info() -> dict[str, Any]:
     return {"model": model, "cores": cores, "memory_total_mib": memory_mib, "machine": platform.machine()}
 
 
+def cgroup_cpu_limit(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> float | None:
+    """CPUs' worth of time this container may use (a JupyterHub or Kubernetes pod's quota), or None when unlimited.
+
+    Reads cgroup v2's ``cpu.max`` ("<quota> <period>" in microseconds, or "max <period>").
+    """
+    if not isinstance(cpu_max, (str, os.PathLike)) or not str(cpu_max):
+        raise bad_input("hardware.cgroup_cpu_limit", "cpu_max as a file path", describe(cpu_max),
+                        "Leave it at its default, /sys/fs/cgroup/cpu.max.")
+    try:
+        with open(cpu_max, encoding="utf-8") as limit:
+            quota, period = limit.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity, capped by the cgroup quota (rounded up), at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no affinity call
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota)))
+    return max(1, cores)
+
+
 def fair_cpu_threads(sample_s: float = 0.3) -> int:
-    """Torch CPU threads that leave busy cores alone: usable cores minus those busy right now, at least 1.
+    """Threads for a CPU benchmark or training: usable cores (affinity, cgroup quota) minus those busy now, >= 1.
 
     On a shared machine, intra-op threads that outnumber the free cores spin against other processes and can run
     ten times slower than one thread; on an idle machine this returns every core. "Busy" is measured over
@@ -185,7 +216,7 @@ def fair_cpu_threads(sample_s: float = 0.3) -> int:
     require_number(sample_s, "hardware.fair_cpu_threads", "sample_s", minimum=0.0, maximum=60.0, strict=True)
     import psutil
 
-    cores = cpu_info()["cores"]
+    cores = usable_cores()
     busy = round(psutil.cpu_percent(interval=sample_s) / 100 * (os.cpu_count() or cores))
     return max(1, min(cores, cores - busy))
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import hardware, paths
 from .errors import LabCheckFailed, ProfileError
-from .inputs import InputError, bad_input, describe
+from .inputs import InputError, bad_input, describe, require_number
 
 Scalar = float | int | bool | str | None
 _LAB_STEM = re.compile(r"\d\d_[\w-]+")
@@ -120,6 +120,27 @@ class LabRecorder:
         self.expectations.append(Expectation(name, verdict, detail))
         print(f"{'PASS' if verdict else 'FAIL'} {name}" + (f" — {detail}" if detail else ""))
         return verdict
+
+    def expect_speed_sane(self, comparison: str, speedup: float) -> bool:
+        """Fail the lab on a runaway only: ``speedup`` (baseline time / subject time) below 1/SANITY_SLOWDOWN.
+
+        Speed ratios are measured and explained, not required: a busy neighbour must not fail a lab.
+
+        Args:
+            comparison: what was compared, e.g. ``"ONNX Runtime vs eager PyTorch at batch 1"``.
+            speedup: the measured ratio; above 1 means the subject was faster.
+
+        Returns:
+            True when the ratio is within the sanity bound.
+        """
+        from .timing import SANITY_SLOWDOWN
+
+        if not isinstance(comparison, str) or not comparison.strip():
+            raise bad_input("LabRecorder.expect_speed_sane", "comparison as a non-blank description", describe(comparison),
+                            'Say what was compared: lab.expect_speed_sane("ONNX Runtime vs eager at batch 1", 1.2).')
+        ratio = require_number(speedup, "LabRecorder.expect_speed_sane", "speedup")
+        return self.expect(f"{comparison}: not {SANITY_SLOWDOWN:g}x slower (sanity bound; speed is reported, not required)",
+                           ratio > 1 / SANITY_SLOWDOWN, f"{ratio:.2f}x")
 
     @property
     def passed(self) -> bool:

@@ -171,11 +171,18 @@ def write_summary(runs: list[NotebookRun]) -> Path:
     lines = ["# Workshop run summary", "", "| lab | profile | wall s | key metrics | result |", "|---|---|---|---|---|"]
     for row in rows:
         figures = ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()) or "—"
-        verdict = "pass" if row["passed"] else f"FAIL: {row['error'] or 'expectations failed'}"
+        verdict = "pass" if row["passed"] else _failure_cell(row)
         lines.append(f"| {row['notebook']} | {row['profile_used']} | {row['wall_s']:.0f} | {figures} | {verdict} |")
     summary = build / "summary.md"
     summary.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return summary
+
+
+def _failure_cell(row: Mapping[str, Any]) -> str:
+    """One line for a failed lab in the summary table: the error's first line, the failing cell, a link to its log."""
+    first_line = (row.get("error") or "expectations failed").strip().splitlines()[0][:160].replace("|", "\\|")
+    cell = f" in cell [{row['failed_cell']}]" if row.get("failed_cell") is not None else ""
+    return f"FAIL{cell}: {first_line} ([log]({Path(row['executed']).as_posix()}))"
 
 
 def _fmt(value: Any) -> str:

@@ -10,6 +10,12 @@ from typing import Any, Callable, Mapping
 
 from .inputs import as_array, bad_input, describe, require_callable, require_int, require_number
 
+# A speed ratio fails a lab only past this factor: a runaway, never a busy neighbour. Below it, speed is measured,
+# printed and explained, not asserted (a shared 2-core machine moves ratios by tens of percent).
+SANITY_SLOWDOWN = 3.0
+# Ratios within this fraction of 1 read as "no faster": closer than run-to-run noise on a shared CPU.
+SAME_SPEED_TOLERANCE = 0.05
+
 
 def cuda_sync() -> None:
     """Wait for queued GPU work, if torch is loaded and a GPU is in use; a no-op otherwise."""
@@ -145,6 +151,35 @@ def compare(
         for name, fn in candidates.items():
             samples[name].append(_timed_call(fn, sync))
     return {name: Timing(name, values, items_per_call) for name, values in samples.items()}
+
+
+def speedup_phrase(speedup: float, subject: str, baseline: str, *, tolerance: float = SAME_SPEED_TOLERANCE) -> str:
+    """Say in words what a measured ``speedup`` (baseline time / subject time) shows, so prose matches its figure.
+
+    Args:
+        speedup: the baseline's latency divided by the subject's (above 1: the subject is faster).
+        subject: what was made faster, e.g. ``"ONNX Runtime"``.
+        baseline: what it is compared with, e.g. ``"eager PyTorch"``.
+        tolerance: ratios within this fraction of 1 read as "no faster" rather than a win or a loss.
+
+    Returns:
+        A clause such as ``"ONNX Runtime was 1.50x faster than eager PyTorch"``.
+
+    Example:
+        >>> speedup_phrase(0.99, "ONNX Runtime", "eager PyTorch")
+        'ONNX Runtime was no faster than eager PyTorch (0.99x)'
+    """
+    ratio = require_number(speedup, "speedup_phrase", "speedup", minimum=0.0, strict=True)
+    for name, value in (("subject", subject), ("baseline", baseline)):
+        if not isinstance(value, str) or not value.strip():
+            raise bad_input("speedup_phrase", f"{name} as a non-blank name", describe(value),
+                            "Name both sides, e.g. speedup_phrase(1.3, 'ONNX Runtime', 'eager PyTorch').")
+    tolerance = require_number(tolerance, "speedup_phrase", "tolerance", minimum=0.0, maximum=1.0)
+    if ratio >= 1 + tolerance:
+        return f"{subject} was {ratio:.2f}x faster than {baseline}"
+    if ratio <= 1 / (1 + tolerance):
+        return f"{subject} was {1 / ratio:.2f}x slower than {baseline}"
+    return f"{subject} was no faster than {baseline} ({ratio:.2f}x)"
 
 
 class Stopwatch:

@@ -22,11 +22,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .inputs import bad_input, describe
+from .inputs import bad_input, describe, require_int, require_number
 
 TOKEN_ENV = "WORKSHOP_TRITON_TOKEN"
 MODELS = ("nuclei_unet", "fixed_cost")
 FIXED_COST_FEATURES = 4  # width of the fixed_cost model's input/output vector
+# PyTriton hands each model instance its config over a Unix socket that the first instance creates: bind() makes
+# the file, listen() comes a moment later. An instance that connects in between is refused, and the model load
+# fails. On a loaded machine that moment grows, so a refused load is retried (a bounded number of times).
+LOAD_ATTEMPTS = 3
 
 log = logging.getLogger("triton_worker")
 
@@ -101,6 +105,40 @@ def _bind_models(triton: Any, args: argparse.Namespace) -> None:
                  name, args.instances, args.dynamic_batching, args.max_queue_delay_us, args.max_batch_size)
 
 
+def lost_handshake_race(error: BaseException) -> bool:
+    """True when a model load failed because an instance reached PyTriton's config socket before it listened."""
+    if not isinstance(error, BaseException):
+        raise bad_input("triton_worker.lost_handshake_race", "error as an exception", describe(error),
+                        "Pass the exception a model load raised.")
+    text = f"{type(error).__name__}: {error}"
+    return isinstance(error, ConnectionRefusedError) or "ConnectionRefusedError" in text or "Connection refused" in text
+
+
+def run_with_retry(triton: Any, attempts: int = LOAD_ATTEMPTS, pause_s: float = 0.5) -> int:
+    """``triton.run()`` (start the server, load every model), retrying loads that lost the handshake race.
+
+    ``run()`` starts the server only once and loads only the models that are not alive yet, so a retry reloads
+    just what failed. Any other error is raised at once. Returns the number of attempts it took.
+    """
+    where = "triton_worker.run_with_retry"
+    if not callable(getattr(triton, "run", None)):
+        raise bad_input(where, "triton as a pytriton.triton.Triton with models bound", describe(triton),
+                        "Bind the models first: triton = Triton(...); triton.bind(...).")
+    attempts = require_int(attempts, where, "attempts", minimum=1)
+    pause_s = require_number(pause_s, where, "pause_s", minimum=0.0)
+    for attempt in range(1, attempts + 1):
+        try:
+            triton.run()
+            return attempt
+        except Exception as exc:
+            if attempt == attempts or not lost_handshake_race(exc):
+                raise
+            log.warning("model load %d of %d was refused by PyTriton's config socket (%s); retrying",
+                        attempt, attempts, str(exc).splitlines()[0][:200])
+            time.sleep(pause_s * attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
 class _PyTritonServer:
     """PyTriton's Triton with the workshop's models bound."""
 
@@ -117,7 +155,7 @@ class _PyTritonServer:
         _bind_models(self.triton, args)
 
     def start(self) -> None:
-        self.triton.run()
+        run_with_retry(self.triton)
 
     def alive(self) -> bool:
         return bool(self.triton.is_alive())

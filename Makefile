@@ -6,6 +6,7 @@ PROFILE ?= auto
 LABS  ?=
 HOST  ?= 127.0.0.1
 PORT  ?= 8888
+LAB_ROOT ?= $(CURDIR)
 HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
@@ -37,9 +38,11 @@ test-unit: $(STAMP) ## unit tests only (fast: no notebooks, no load test)
 test-notebooks: $(STAMP) ## notebooks only, smoke profile
 	$(PY) -m pytest -q tests -m notebook
 
-lab: $(STAMP) ## JupyterLab on $(HOST):$(PORT) with a token (remote: SSH tunnel, see README)
+lab: $(STAMP) ## JupyterLab on $(HOST):$(PORT) with a token (remote: SSH tunnel, see README); LAB_ROOT= to serve another folder
+	@if [ "$$(id -u)" = 0 ]; then echo "[lab] running as root (as in NGC containers and most GPU cloud images): passing --allow-root"; fi
 	JUPYTER_PATH=$(VENV)/share/jupyter $(VENV)/bin/jupyter lab --ip=$(HOST) --port=$(PORT) --no-browser \
-		--ServerApp.root_dir=$(CURDIR) --IdentityProvider.token=$${JUPYTER_TOKEN:-$$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
+		$$( [ "$$(id -u)" = 0 ] && echo --allow-root ) --ServerApp.root_dir=$(LAB_ROOT) \
+		--IdentityProvider.token=$${JUPYTER_TOKEN:-$$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
 
 serve: $(STAMP) ## serve the nuclei model with Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) until Ctrl-C
 	$(PY) -m workshop_utils serve --profile $(PROFILE) --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)

@@ -117,3 +117,21 @@ def loopback_server() -> Iterator[LoopbackServer]:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After ``make test``: each lab's smoke wall time against its budget (over budget is flagged, not failed)."""
+    import sys
+
+    notebooks = sys.modules.get("tests.test_notebooks")
+    timings = getattr(notebooks, "SMOKE_WALL_S", {})
+    if not timings:
+        return
+    from workshop_utils import labs
+
+    terminalreporter.section("lab smoke timings")
+    terminalreporter.write_line(f"{'lab':<32} {'wall s':>7} {'budget s':>9}")
+    for stem, wall_s in timings.items():
+        budget = labs.smoke_budget_s(stem)
+        flag = "  over budget" if budget is not None and wall_s > budget else ""
+        terminalreporter.write_line(f"{stem:<32} {wall_s:>7.0f} {budget or 0:>9.0f}{flag}")

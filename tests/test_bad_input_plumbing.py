@@ -214,7 +214,7 @@ CASES = [
          r"Swap the arguments", label="swapped"),
     # the command lines and the package
     Case("triton_worker.lost_handshake_race", lambda: triton_worker.lost_handshake_race("refused"), "error as an exception"),
-    Case("triton_worker.run_with_retry", lambda: triton_worker.run_with_retry(object()), "Triton with models bound", label="no-run"),
+    Case("triton_worker.run_with_retry", lambda: triton_worker.run_with_retry(object()), "make_triton as a callable", label="not-callable"),
     Case("triton_worker.run_with_retry", lambda: triton_worker.run_with_retry(FlakyTriton([]), attempts=0), "attempts at least 1", label="attempts"),
     Case("triton_worker.run_with_retry", lambda: triton_worker.run_with_retry(FlakyTriton([]), pause_s=-1), "pause_s at least 0", label="pause"),
     Case("triton_worker.parse_args", lambda: triton_worker.parse_args("--models fixed_cost"), "argv as a list of strings"),

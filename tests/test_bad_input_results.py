@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.badinput import Case, assert_rejects, parametrize
-from workshop_utils import report, results, runner, slides, student, timing
+from workshop_utils import labs, report, results, runner, slides, student, timing
 from workshop_utils.errors import ProfileError, WorkshopError
 from workshop_utils.inputs import InputError
 
@@ -59,6 +59,10 @@ CASES = [
     Case("timing.speedup_phrase", lambda: timing.speedup_phrase(1.2, "", "torch"), "subject as a non-blank name", label="subject"),
     Case("timing.speedup_phrase", lambda: timing.speedup_phrase(1.2, "ORT", 3), "baseline as a non-blank name", label="baseline"),
     Case("timing.speedup_phrase", lambda: timing.speedup_phrase(1.2, "ORT", "torch", tolerance=2), "tolerance", label="tolerance"),
+    # the lab registry
+    Case("labs.smoke_budget_s", lambda: labs.smoke_budget_s(None), "lab notebook's name", label="none"),
+    Case("labs.is_runaway", lambda: labs.is_runaway("90", 90.0), "wall_s as a finite number", label="wall"),
+    Case("labs.is_runaway", lambda: labs.is_runaway(90.0, 0), "budget_s above 0.0", label="budget"),
     # results
     Case("results.LabRecorder.expect_speed_sane", lambda: recorder().expect_speed_sane("", 1.2), "comparison as a non-blank", label="blank"),
     Case("results.LabRecorder.expect_speed_sane", lambda: recorder().expect_speed_sane("ORT vs torch", "1.2"), "finite number", label="text"),
@@ -126,6 +130,8 @@ CASES = [
 EXEMPT = {
     "timing.cuda_sync": "takes no arguments",
     "timing.Stopwatch.__init__": "takes no arguments",
+    "timing.Comparison.stable": "a property of a finished comparison",
+    "timing.Comparison.verdict": "no arguments: words for the spread compare() measured",
     "timing.Timing.as_dict": "reads a finished result; its samples come from benchmark/compare, which are checked",
     "timing.Timing.mean_ms": "property of a finished result",
     "timing.Timing.p50_ms": "property of a finished result (an empty one fails in percentile, tested above)",

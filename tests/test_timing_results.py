@@ -134,3 +134,33 @@ def test_onnx_runtime_fuses_relu_into_the_convolution_but_not_prelu() -> None:
     for level in ("extended", "all"):
         assert "PRelu" not in acceleration.fusion_probe("Relu", level)
         assert acceleration.fusion_probe("PRelu", level)["PRelu"] == 1
+
+
+def test_compare_calls_a_quiet_measurement_stable() -> None:
+    timings = timing.compare({"a": lambda: time.sleep(0.002), "b": lambda: time.sleep(0.004)}, warmup=1, rounds=8)
+    assert timings.stable and "stable" in timings.verdict()
+    assert timings["b"].p50_ms > timings["a"].p50_ms  # still a dict of Timing
+
+
+def test_compare_says_when_its_rounds_disagree() -> None:
+    """Every other round, the second candidate is slowed 4x (a neighbour grabbing the core): no confident ratio."""
+    calls = {"n": 0}
+
+    def disturbed() -> None:
+        calls["n"] += 1
+        time.sleep(0.008 if calls["n"] % 2 else 0.002)
+
+    timings = timing.compare({"steady": lambda: time.sleep(0.002), "disturbed": disturbed}, warmup=0, rounds=8)
+    assert not timings.stable and timings.spread > timing.STABLE_SPREAD
+    assert "UNSTABLE" in timings.verdict()
+
+
+def test_a_slow_smoke_run_is_flagged_not_failed(isolated_dirs: Path) -> None:
+    from workshop_utils import labs
+
+    lab = results.start_lab("00_environment_check", "smoke")
+    lab.started -= 2 * labs.smoke_budget_s("00_environment_check")  # as if a busy neighbour doubled its time
+    record = json.loads(lab.finish().read_text())
+    assert record["passed"] is True and record["over_budget"] is True and record["budget_s"] == 60
+    assert not labs.is_runaway(record["wall_s"], record["budget_s"])
+    assert labs.is_runaway(3.1 * 60, 60) and not labs.is_runaway(1000.0, None)

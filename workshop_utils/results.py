@@ -2,7 +2,8 @@
 
 Shape (later labs, the summary and the health report read it)::
 
-    {"lab": "01_monai_nuclei_segmentation", "profile": "smoke", "wall_s": 71.2, "peak_rss_mib": 1830.5,
+    {"lab": "01_monai_nuclei_segmentation", "profile": "smoke", "wall_s": 71.2, "budget_s": 90, "over_budget": false,
+     "peak_rss_mib": 1830.5,
      "metrics": {"dice_real": 0.71, ...}, "expectations": [{"name": ..., "ok": true, "detail": ...}],
      "hardware": {...}, "versions": {...}, "passed": true, "finished_at": "2026-11-28T17:02:11+00:00"}
 """
@@ -25,6 +26,7 @@ import numpy as np
 
 from . import hardware, paths
 from .errors import LabCheckFailed, ProfileError
+from .labs import smoke_budget_s
 from .inputs import InputError, bad_input, describe, require_number
 
 Scalar = float | int | bool | str | None
@@ -151,10 +153,14 @@ class LabRecorder:
         return paths.results_dir() / f"{self.lab}.json"
 
     def as_dict(self) -> dict[str, Any]:
+        wall_s = round(time.perf_counter() - self.started, 3)
+        budget_s = smoke_budget_s(self.lab) if self.profile == "smoke" else None
         return {
             "lab": self.lab,
             "profile": self.profile,
-            "wall_s": round(time.perf_counter() - self.started, 3),
+            "wall_s": wall_s,
+            "budget_s": budget_s,  # smoke only: flagged when over, never a failure (see labs.RUNAWAY_FACTOR)
+            "over_budget": budget_s is not None and wall_s > budget_s,
             "peak_rss_mib": round(peak_rss_mib(), 1),
             "metrics": dict(self.metrics),
             "expectations": [vars(item) for item in self.expectations],

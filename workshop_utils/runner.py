@@ -14,30 +14,8 @@ from typing import Any
 from . import paths
 from .errors import WorkshopError
 from .inputs import bad_input, describe, require_file, require_int, require_profile
+from .labs import LABS
 from .results import load_results
-
-# Metrics shown in the summary per lab, when the lab records them.
-KEY_METRICS: dict[str, list[str]] = {
-    "00_environment_check": ["matmul_gflops", "matmul_peak_fraction", "gpu_count"],
-    "01_monai_nuclei_segmentation": ["dice_synthetic_heldout", "dice_real", "count_real", "count_true"],
-    "02_tensorrt_acceleration": ["parity_max_abs_diff", "speedup_ort_b1", "speedup_ort_b8", "speedup_trt_fp16_b8"],
-    "03_triton_serving": ["outputs_match", "batching_gain_fixed", "rps_real_c8", "failed_requests"],
-    "04_nemo_lab_notes_asr": ["wer_heldout", "cer_heldout", "train_s"],
-    "05_multimodal_cells": ["zeroshot_top1_heldout", "caption_class_accuracy", "recall_at_5_i2t"],
-    "06_capstone_assistant": ["answers_correct", "questions", "end_to_end_ms_p50"],
-}
-
-# Smoke-profile time budgets (seconds, whole notebook including kernel start) from each lab's issue.
-SMOKE_BUDGET_S: dict[str, float] = {
-    "00_environment_check": 60,
-    "01_monai_nuclei_segmentation": 90,
-    "02_tensorrt_acceleration": 90,
-    "03_triton_serving": 120,
-    "04_nemo_lab_notes_asr": 120,
-    "05_multimodal_cells": 120,
-    "06_capstone_assistant": 180,
-}
-
 
 class NoNotebooksError(WorkshopError, FileNotFoundError):
     """The notebooks folder holds no lab notebooks (a wrong checkout or ``WORKSHOP_ROOT``)."""
@@ -161,7 +139,7 @@ def write_summary(runs: list[NotebookRun]) -> Path:
     for run in runs:
         record = results.get(run.notebook, {})
         metrics = record.get("metrics", {})
-        keys = KEY_METRICS.get(run.notebook, list(metrics)[:4])
+        keys = LABS[run.notebook].key_metrics if run.notebook in LABS else list(metrics)[:4]
         shown = {key: metrics[key] for key in keys if key in metrics}
         passed = run.ok and bool(record.get("passed", False))
         rows.append({**asdict(run), "passed": passed, "metrics": shown,

@@ -15,6 +15,9 @@ from .inputs import as_array, bad_input, describe, require_callable, require_int
 SANITY_SLOWDOWN = 3.0
 # Ratios within this fraction of 1 read as "no faster": closer than run-to-run noise on a shared CPU.
 SAME_SPEED_TOLERANCE = 0.05
+# compare() calls its measurement unstable when the per-round ratios' interquartile range exceeds this fraction of
+# their median: the rounds disagree too much for one confident ratio.
+STABLE_SPREAD = 0.25
 
 
 def cuda_sync() -> None:
@@ -122,6 +125,40 @@ def benchmark(
     return Timing(name or getattr(fn, "__name__", "fn"), samples, items_per_call)
 
 
+class Comparison(dict[str, Timing]):
+    """What :func:`compare` returns: ``name -> Timing``, plus whether its interleaved rounds agree.
+
+    ``spread`` is the largest, over candidates, interquartile range of the per-round ratio to the first candidate,
+    as a fraction of its median; ``stable`` is ``spread <= STABLE_SPREAD``. A busy neighbour that slows one
+    round shows up here instead of as a confident but wrong ratio.
+    """
+
+    spread: float = 0.0
+
+    @property
+    def stable(self) -> bool:
+        return self.spread <= STABLE_SPREAD
+
+    def verdict(self) -> str:
+        """One line for the lab's output: stable, or how far the rounds disagreed."""
+        if self.stable:
+            return f"measurement stable: rounds agree within ±{self.spread / 2:.0%}"
+        return (f"measurement UNSTABLE: interleaved rounds disagree by ±{self.spread / 2:.0%} (another process is "
+                "competing for the CPU?); read the ratios as rough and rerun on a quiet machine")
+
+
+def _ratio_spread(samples: Mapping[str, list[float]]) -> float:
+    """Largest relative interquartile range of the per-round ratio of each candidate to the first one."""
+    names = list(samples)
+    spreads = [0.0]
+    for name in names[1:]:
+        ratios = [base / other for base, other in zip(samples[names[0]], samples[name]) if other > 0]
+        if len(ratios) >= 2:
+            middle = percentile(ratios, 50)
+            spreads.append((percentile(ratios, 75) - percentile(ratios, 25)) / middle if middle > 0 else 0.0)
+    return max(spreads)
+
+
 def compare(
     candidates: Mapping[str, Callable[[], Any]],
     *,
@@ -129,8 +166,23 @@ def compare(
     rounds: int = 20,
     items_per_call: int = 1,
     sync: Callable[[], None] = cuda_sync,
-) -> dict[str, Timing]:
-    """Time several callables side by side, interleaved round by round, so machine noise hits all alike."""
+) -> Comparison:
+    """Time several callables side by side, interleaved round by round, so machine noise hits all alike.
+
+    Args:
+        candidates: ``name -> callable`` with no arguments, e.g. ``{"torch": lambda: model(x)}``.
+        warmup: uncounted calls of each candidate first.
+        rounds: timed rounds; each round calls every candidate once, in order.
+        items_per_call: items each call processes (for throughput).
+        sync: waits for queued device work before and after each call.
+
+    Returns:
+        A :class:`Comparison`: ``name -> Timing``, with ``.stable``, ``.spread`` and ``.verdict()``.
+
+    Example:
+        >>> timings = wu.compare({"torch": lambda: net(x), "onnx": lambda: session.run(None, {"image": x_np})})
+        >>> timings["torch"].p50_ms / timings["onnx"].p50_ms, timings.verdict()
+    """
     if not isinstance(candidates, Mapping) or not candidates:
         raise bad_input("compare", "candidates as a non-empty dict of name -> callable", describe(candidates),
                         "Name each one: wu.compare({'torch': lambda: model(x), 'onnx': lambda: session.run(...)}).")
@@ -150,7 +202,9 @@ def compare(
     for _ in range(rounds):
         for name, fn in candidates.items():
             samples[name].append(_timed_call(fn, sync))
-    return {name: Timing(name, values, items_per_call) for name, values in samples.items()}
+    result = Comparison({name: Timing(name, values, items_per_call) for name, values in samples.items()})
+    result.spread = _ratio_spread(samples)
+    return result
 
 
 def speedup_phrase(speedup: float, subject: str, baseline: str, *, tolerance: float = SAME_SPEED_TOLERANCE) -> str:

@@ -8,6 +8,7 @@ Never import this in a notebook kernel: the server must live in its own process 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .inputs import bad_input, describe, require_int, require_number
+from .inputs import bad_input, describe, require_callable, require_int, require_number
 
 TOKEN_ENV = "WORKSHOP_TRITON_TOKEN"
 MODELS = ("nuclei_unet", "fixed_cost")
@@ -114,27 +115,29 @@ def lost_handshake_race(error: BaseException) -> bool:
     return isinstance(error, ConnectionRefusedError) or "ConnectionRefusedError" in text or "Connection refused" in text
 
 
-def run_with_retry(triton: Any, attempts: int = LOAD_ATTEMPTS, pause_s: float = 0.5) -> int:
-    """``triton.run()`` (start the server, load every model), retrying loads that lost the handshake race.
+def run_with_retry(make_triton: Callable[[], Any], attempts: int = LOAD_ATTEMPTS, pause_s: float = 0.5) -> tuple[Any, int]:
+    """Start a server from ``make_triton()`` and load its models; a load that lost the handshake race starts over.
 
-    ``run()`` starts the server only once and loads only the models that are not alive yet, so a retry reloads
-    just what failed. Any other error is raised at once. Returns the number of attempts it took.
+    A failed load leaves PyTriton's sockets and stubs half torn down, and loading again into the same server hangs
+    (seen on a busy 2-core machine), so each retry stops that server and starts a fresh one from the factory. Any
+    other error is raised at once. Returns the running server and the number of attempts it took.
     """
     where = "triton_worker.run_with_retry"
-    if not callable(getattr(triton, "run", None)):
-        raise bad_input(where, "triton as a pytriton.triton.Triton with models bound", describe(triton),
-                        "Bind the models first: triton = Triton(...); triton.bind(...).")
+    require_callable(make_triton, where, "make_triton", "Pass a function that builds a Triton with its models bound.")
     attempts = require_int(attempts, where, "attempts", minimum=1)
     pause_s = require_number(pause_s, where, "pause_s", minimum=0.0)
     for attempt in range(1, attempts + 1):
+        triton = make_triton()
         try:
             triton.run()
-            return attempt
+            return triton, attempt
         except Exception as exc:
             if attempt == attempts or not lost_handshake_race(exc):
-                raise
-            log.warning("model load %d of %d was refused by PyTriton's config socket (%s); retrying",
+                raise  # the caller stops what make_triton() built last
+            log.warning("model load %d of %d was refused by PyTriton's config socket (%s); restarting the server",
                         attempt, attempts, str(exc).splitlines()[0][:200])
+            with contextlib.suppress(Exception):
+                triton.stop()
             time.sleep(pause_s * attempt)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -143,25 +146,34 @@ class _PyTritonServer:
     """PyTriton's Triton with the workshop's models bound."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.triton: Any = None
+
+    def _new_triton(self) -> Any:
         from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
 
+        args = self.args
         config = TritonConfig(
             http_address="127.0.0.1", grpc_address="127.0.0.1", metrics_address="127.0.0.1",
             http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port,
             exit_timeout_secs=args.exit_timeout_s, allow_gpu_metrics=False,
         )
         security = TritonSecurityConfig(access_token=os.environ.get(TOKEN_ENV) or None)
+        if self.triton is not None:  # a retry: whatever the refused attempt left in the workspace goes first
+            shutil.rmtree(args.workspace, ignore_errors=True)
         self.triton = Triton(config=config, workspace=Path(args.workspace), security_config=security)
         _bind_models(self.triton, args)
+        return self.triton
 
     def start(self) -> None:
-        run_with_retry(self.triton)
+        self.triton, _ = run_with_retry(self._new_triton)
 
     def alive(self) -> bool:
-        return bool(self.triton.is_alive())
+        return self.triton is not None and bool(self.triton.is_alive())
 
     def stop(self) -> None:
-        self.triton.stop()
+        if self.triton is not None:
+            self.triton.stop()
 
 
 class _BinaryServer:

@@ -1,0 +1,96 @@
+"""Attendees work in JupyterLab: start ``make lab`` (127.0.0.1 + token), open lab 00 in headless Chromium, run all.
+
+Driven through Playwright with Debian's chromium (``make setup`` installs it; nothing downloads a browser). The
+notebook is a copy in a temporary folder, so JupyterLab's autosave never writes outputs into the committed one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workshop_utils import paths
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# As the slides test: no first-run chatter, nothing that reaches for the network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ALL_CELLS_RAN = """() => {
+  const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')];
+  return prompts.length >= %d && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout_s: float, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"make lab exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"JupyterLab did not answer at {url} within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.notebook
+@pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true",
+                    reason="Debian's chromium is not installed (make setup installs it as root); CI always runs this")
+def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    notebook = ROOT / "notebooks" / "00_environment_check.ipynb"
+    committed = notebook.read_bytes()
+    source = nbformat.read(notebook, as_version=4)
+    code_cells = sum(cell.cell_type == "code" for cell in source.cells)
+    checks = sum(cell.source.count("wu.check(") for cell in source.cells if cell.cell_type == "code")
+    served = tmp_path / "lab"
+    served.mkdir()
+    shutil.copy(notebook, served / notebook.name)
+    port, token, log = free_port(), os.urandom(16).hex(), tmp_path / "lab.log"
+    env = dict(os.environ, JUPYTER_TOKEN=token, WORKSHOP_PROFILE="smoke", WORKSHOP_BUILD_DIR=str(tmp_path / "build"))
+    with log.open("wb") as out:
+        server = subprocess.Popen(["make", "--no-print-directory", "lab", f"PORT={port}", f"LAB_ROOT={served}"],
+                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    screenshot = paths.build_dir() / "jupyterlab-lab00.png"
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", 120, server, log)
+        assert "--allow-root" in log.read_text() or os.geteuid() != 0, "as root, make lab must pass --allow-root"
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}")
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            page.locator(".lm-MenuBar-item", has_text="Run").first.click()  # as an attendee does: Run > Run All Cells
+            page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
+            page.wait_for_function(ALL_CELLS_RAN % code_cells, timeout=600_000, polling=1000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+            text = page.locator(".jp-Notebook").inner_text()
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # make and the Jupyter server it started, with their kernels
+        server.wait(timeout=30)
+    assert "Traceback (most recent call last)" not in text, "a cell shows an error:\n" + text[-3000:]
+    assert "LabCheckFailed" not in text
+    assert text.count("✅") >= checks, f"{checks} answer check(s), {text.count('✅')} confirmation(s) in the page"
+    assert (tmp_path / "build" / "results" / "00_environment_check.json").exists()
+    assert notebook.read_bytes() == committed, "the committed notebook must not change (only the copy is served)"

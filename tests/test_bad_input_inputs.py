@@ -9,7 +9,7 @@ import pytest
 
 from tests.badinput import Case, assert_rejects, parametrize
 from workshop_utils import errors as wu_errors
-from workshop_utils import inputs
+from workshop_utils import inputs, profiles
 
 W = "demo"
 
@@ -44,9 +44,9 @@ CASES = [
     Case("inputs.require_callable", lambda: inputs.require_callable(3, W, "fn", "Pass a lambda."), "fn as a callable"),
     Case("inputs.require_rng", lambda: inputs.require_rng(np.random, W), "default_rng", label="legacy-module"),
     Case("inputs.require_rng", lambda: inputs.require_rng(0, W), "Generator", label="seed"),
-    Case("inputs.require_profile", lambda: inputs.require_profile("laptop", W), "'smoke', 'cpu', 'gpu'", label="unknown"),
-    Case("inputs.require_profile", lambda: inputs.require_profile("auto", W), "choose_profile", label="unresolved"),
-    Case("inputs.require_profile", lambda: inputs.require_profile(None, W), "NoneType", label="none"),
+    Case("profiles.require_profile", lambda: profiles.require_profile("laptop", W), "'smoke', 'cpu', 'gpu'", label="unknown"),
+    Case("profiles.require_profile", lambda: profiles.require_profile("auto", W), "choose_profile", label="unresolved"),
+    Case("profiles.require_profile", lambda: profiles.require_profile(None, W), "NoneType", label="none"),
     Case("inputs.require_path", lambda: inputs.require_path("", W, "folder"), "folder as a path", label="empty"),
     Case("inputs.require_path", lambda: inputs.require_path(3, W, "folder"), "folder as a path", label="int"),
     Case("inputs.require_device", lambda: inputs.require_device("tpu:0", W), "device as", label="unknown"),
@@ -71,7 +71,7 @@ def test_valid_input_passes_through() -> None:
     assert inputs.require_number(0.5, W, "rate", minimum=0, maximum=1) == 0.5
     assert inputs.require_texts(("a", "b"), W, "texts") == ["a", "b"]
     assert inputs.require_same_length(W, a=[1, 2], b=(3, 4)) == 2
-    assert inputs.require_profile(" GPU ", W) == "gpu" and inputs.require_profile("auto", W, allow_auto=True) == "auto"
+    assert profiles.require_profile(" GPU ", W) == "gpu" and profiles.require_profile("auto", W, allow_auto=True) == "auto"
     assert inputs.require_path(Path("x"), W, "p") == Path("x") and inputs.with_article("InferInput") == "an InferInput"
     assert str(inputs.require_device("cpu", W)) == "cpu"
 

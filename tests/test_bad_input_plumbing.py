@@ -100,11 +100,11 @@ CASES = [
     Case("manifests.get_dataset", lambda: manifests.get_dataset(None), "data set's name", label="none"),
     Case("manifests.for_lab", lambda: manifests.for_lab(-1), "lab between 0 and 99", label="range"),
     Case("manifests.for_lab", lambda: manifests.for_lab("01"), "whole number", label="type"),
-    Case("manifests.for_lab", lambda: manifests.for_lab(1, "turbo"), "smoke, cpu, gpu", label="profile"),
+    Case("manifests.for_lab", lambda: manifests.for_lab(1, "turbo"), "'smoke', 'cpu', 'gpu'; got str 'turbo'", label="profile"),
     # profiles
-    Case("profiles.choose_profile", lambda: profiles.choose_profile("turbo"), "smoke, cpu, gpu or 'auto'",
+    Case("profiles.choose_profile", lambda: profiles.choose_profile("turbo"), "'smoke', 'cpu', 'gpu', 'auto'; got str 'turbo' from the PROFILE parameter",
          error=ProfileError, label="unknown"),
-    Case("profiles.choose_profile", lambda: profiles.choose_profile(3), "Unknown profile 3", error=ProfileError,
+    Case("profiles.choose_profile", lambda: profiles.choose_profile(3), "got int 3", error=ProfileError,
          label="type"),
     Case("profiles.explain_profile", lambda: profiles.explain_profile("cuda"), "PROFILE parameter", error=ProfileError,
          label="unknown"),
@@ -112,7 +112,7 @@ CASES = [
          label="probe"),
     Case("profiles.per_profile", lambda: profiles.per_profile("auto", smoke=1, cpu=2, gpu=3), r"choose_profile",
          error=ProfileError, label="auto"),
-    Case("profiles.per_profile", lambda: profiles.per_profile(None, smoke=1, cpu=2, gpu=3), "smoke, cpu, gpu",
+    Case("profiles.per_profile", lambda: profiles.per_profile(None, smoke=1, cpu=2, gpu=3), "'smoke', 'cpu', 'gpu'; got NoneType",
          error=ProfileError, label="none"),
     # hardware
     Case("hardware.cgroup_cpu_limit", lambda: hardware.cgroup_cpu_limit(3), "cpu_max as a file path", label="fd"),
@@ -128,7 +128,7 @@ CASES = [
     Case("hardware.require_gpu", lambda: hardware.require_gpu(purpose=""), "purpose as a short text", label="purpose"),
     # doctor
     Case("doctor.import_checks", lambda: doctor.import_checks(timeout_s=0), "timeout_s above 0"),
-    Case("doctor.diagnose", lambda: doctor.diagnose(deep=False, requested="turbo"), "smoke, cpu, gpu",
+    Case("doctor.diagnose", lambda: doctor.diagnose(deep=False, requested="turbo"), "'smoke', 'cpu', 'gpu'",
          error=ProfileError, label="profile"),
     Case("doctor.diagnose", lambda: doctor.diagnose(deep="no"), "deep as True or False", label="deep"),
     Case("doctor.render", lambda: doctor.render({}), r"doctor\.diagnose\(\)", label="empty"),

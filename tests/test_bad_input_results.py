@@ -71,8 +71,8 @@ CASES = [
     Case("results.start_lab", lambda: results.start_lab("01_monai_nuclei_segmentation.ipynb", "smoke"), r"without folder or \.ipynb", label="suffix"),
     Case("results.start_lab", lambda: results.start_lab("notebooks/01_monai_nuclei_segmentation", "smoke"), "notebook stem", label="path"),
     Case("results.start_lab", lambda: results.start_lab(1, "smoke"), "notebook stem", label="int"),
-    Case("results.start_lab", lambda: results.start_lab("99_demo", "auto"), r"resolved profile.*explain_profile", ProfileError, label="auto"),
-    Case("results.start_lab", lambda: results.start_lab("99_demo", "GPU"), "one of smoke, cpu, gpu", ProfileError, label="unknown"),
+    Case("results.start_lab", lambda: results.start_lab("99_demo", "auto"), r"one of 'smoke', 'cpu', 'gpu'; got str 'auto'.*choose_profile", ProfileError, label="auto"),
+    Case("results.start_lab", lambda: results.start_lab("99_demo", "laptop"), "one of 'smoke', 'cpu', 'gpu'; got str 'laptop'", ProfileError, label="unknown"),
     Case("results.LabRecorder.record", lambda: recorder().record(latencies=[1.0, 2.0]), "one named figure per metric", TypeError, label="list"),
     Case("results.LabRecorder.record", lambda: recorder().record(summary={"a": 1}), r"number, bool, string or None", label="dict"),
     Case("results.LabRecorder.record", lambda: recorder().record(artifact=Path("x.onnx")), r"str\(\) an object", label="object"),
@@ -84,6 +84,7 @@ CASES = [
     Case("results.LabRecorder.expect", lambda: recorder().expect("dice", "0.9 >= 0.8"), "True/False", label="string"),
     Case("results.LabRecorder.expect", lambda: recorder().expect("dice", np.array([True, False])), "True/False", label="array"),
     Case("results.LabRecorder.expect", lambda: recorder().expect("dice", True, 0.75), "detail as a string", label="detail"),
+    Case("results.require_results_folder", lambda: results.require_results_folder(MISSING, "report.collect"), r"report\.collect: expected directory to be an existing folder", label="missing"),
     Case("results.load_results", lambda: results.load_results(MISSING), r"existing folder; got /no/such/folder \(missing\)", label="missing"),
     Case("results.load_results", lambda: results.load_results(THIS), r"\(a file\)", label="file"),
     Case("results.load_results", lambda: results.load_results(3), "folder path", label="int"),
@@ -170,7 +171,7 @@ def test_old_exception_types_still_catch() -> None:
         timing.percentile([], 50)
     with pytest.raises(TypeError):
         recorder().record(latencies=[1.0])
-    with pytest.raises(ValueError, match="resolved profile"):
+    with pytest.raises(ValueError, match="not 'auto'"):
         results.start_lab("99_demo", "auto")
     assert issubclass(student.MarkerError, InputError) and issubclass(student.MarkerError, ValueError)
     with pytest.raises(FileNotFoundError):

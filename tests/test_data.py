@@ -196,3 +196,14 @@ def test_prefetch_of_everything_keeps_to_the_profile(monkeypatch: pytest.MonkeyP
     fetched.clear()
     data.prefetch()
     assert sorted(fetched) == ["everywhere", "gpu-only"]
+
+
+def test_a_broken_install_is_not_reported_as_an_offline_machine(isolated_dirs: Path, loopback_server: LoopbackServer,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only network and hash errors become DownloadError; a missing tqdm must surface as what it is."""
+    def no_tqdm(*args: object, **kwargs: object) -> None:
+        raise ModuleNotFoundError("No module named 'tqdm'")
+
+    monkeypatch.setattr(data._ResumableDownloader, "__call__", no_tqdm)
+    with pytest.raises(ModuleNotFoundError, match="tqdm"):
+        data.fetch(dataset([loopback_server.add("/needs-tqdm.bin", PAYLOAD)]), progress=False)

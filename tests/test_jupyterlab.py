@@ -85,10 +85,12 @@ def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path) -> None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
             text = page.locator(".jp-Notebook").inner_text()
+            news_prompts = page.get_by_text("get notified about official Jupyter news").count()
             browser.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # make and the Jupyter server it started, with their kernels
         server.wait(timeout=30)
+    assert news_prompts == 0, "make setup turns JupyterLab's news prompt off: a room of 30 does not need it"
     assert "Traceback (most recent call last)" not in text, "a cell shows an error:\n" + text[-3000:]
     assert "LabCheckFailed" not in text
     assert text.count("✅") >= checks, f"{checks} answer check(s), {text.count('✅')} confirmation(s) in the page"

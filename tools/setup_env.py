@@ -55,7 +55,7 @@ def system_cuda_torch(python: str) -> bool:
 
 def fingerprint(use_system_torch: bool) -> str:
     digest = hashlib.sha256()
-    for path in (LOCK, NODEPS, ROOT / "pyproject.toml"):
+    for path in (LOCK, NODEPS, ROOT / "pyproject.toml", Path(__file__)):  # a changed setup step reruns setup
         digest.update(path.read_bytes())
     digest.update(b"system-torch" if use_system_torch else b"lock-torch")
     return digest.hexdigest()
@@ -116,6 +116,9 @@ def setup(venv: Path) -> None:
     # A kernelspec inside the venv; the Makefile puts it first on JUPYTER_PATH so `python3` means this venv.
     run([str(venv / "bin" / "python"), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
          "--display-name", "Python 3 (workshop)"], stdout=subprocess.DEVNULL)
+    # A room of 30 needs no "get notified about Jupyter news?" prompt: the announcements plugin is off in this venv.
+    run([str(venv / "bin" / "jupyter"), "labextension", "disable", "--level=sys_prefix",
+         "@jupyterlab/apputils-extension:announcements"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stamp.write_text(wanted)
     log(f"Environment ready: {venv}")
 

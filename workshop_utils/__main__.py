@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import data, manifests
+from .profiles import PROFILES
 from .errors import WorkshopError
 from .inputs import bad_input, describe
 
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("prefetch", help="download and verify data into the cache")
     pre.add_argument("--lab", type=int, help="only what this lab number uses")
     pre.add_argument("--manifest", type=Path, help="only this manifest file")
-    pre.add_argument("--profile", choices=["smoke", "cpu", "gpu"], help="only what this profile needs")
+    pre.add_argument("--profile", choices=list(PROFILES), help="only what this profile needs")
     pre.set_defaults(func=_prefetch)
     ver = sub.add_parser("verify", help="check the manifests and re-hash cached files")
     ver.set_defaults(func=_verify)

@@ -26,7 +26,8 @@ import torch
 from . import paths
 from .errors import HardwareRequirementError
 from .inputs import InputError, as_array, bad_input, describe, require_choice, require_file, require_int
-from .inputs import require_nonempty, require_number, require_profile
+from .inputs import require_nonempty, require_number
+from .profiles import require_profile
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"

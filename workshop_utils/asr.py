@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import hardware, paths, speech
 from .errors import HardwareRequirementError, ProfileError, WorkshopError
+from .profiles import require_profile
 from .inputs import InputError, bad_input, describe, require_int, require_nonempty, require_number
 
 ARTIFACT_NAME = "lab_notes_asr.nemo"
@@ -81,10 +82,7 @@ SETTINGS: dict[str, AsrSettings] = {
 
 def settings_for(profile: str) -> AsrSettings:
     """The :class:`AsrSettings` of ``profile`` (smoke, cpu or gpu)."""
-    if not isinstance(profile, str) or profile not in SETTINGS:
-        raise ProfileError(f"asr.settings_for: expected profile one of {', '.join(map(repr, SETTINGS))}; got "
-                           f"profile={profile!r}. Pass PROFILE from wu.choose_profile(), or one of those names.")
-    return SETTINGS[profile]
+    return SETTINGS[require_profile(profile, "asr.settings_for")]
 
 
 def _require_settings(settings: Any, where: str) -> AsrSettings:

@@ -122,7 +122,7 @@ def _download(entry: FileEntry, folder: Path, timeout_s: float, retries: int, pr
                 part.unlink(missing_ok=True)
                 attempts.append(f"{url}: sha256 mismatch ({exc})")
                 break
-            except Exception as exc:  # noqa: BLE001 - network errors vary by library; each is reported
+            except requests.RequestException as exc:  # network and HTTP errors only: anything else is a bug to see
                 attempts.append(f"{url}: {type(exc).__name__}: {exc}")
                 if not _retryable(exc) or attempt == retries:
                     if not _retryable(exc):

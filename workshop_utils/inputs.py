@@ -193,20 +193,6 @@ def require_rng(rng: Any, where: str) -> np.random.Generator:
     return rng
 
 
-def require_profile(value: Any, where: str, *, allow_auto: bool = False) -> str:
-    """A resolved profile name, cleaned (" GPU" -> "gpu"); ``allow_auto`` also lets "auto" through."""
-    from .errors import ProfileError
-    from .profiles import AUTO, PROFILES
-
-    allowed = (*PROFILES, AUTO) if allow_auto else PROFILES
-    cleaned = value.strip().lower() if isinstance(value, str) else None
-    if cleaned not in allowed:
-        fix = ("Pass e.g. profile='smoke' (CI) or 'auto' (picked from the hardware)." if allow_auto
-               else "Pass the notebook's choice: PROFILE = wu.choose_profile(PROFILE).")
-        raise ProfileError(f"{where}: expected profile one of {', '.join(map(repr, allowed))}; got {describe(value)}. {fix}")
-    return cleaned
-
-
 def require_path(value: Any, where: str, name: str, fix: str = "") -> Path:
     """``value`` as a Path (str or os.PathLike, not empty); existence is the caller's business."""
     if not isinstance(value, (str, os.PathLike)) or not str(value):

@@ -16,7 +16,7 @@ import yaml
 from . import paths
 from .errors import ManifestError
 from .inputs import bad_input, describe, require_file, require_int
-from .profiles import PROFILES
+from .profiles import PROFILES, require_profile
 
 DATASET_KEYS = {"name", "kind", "description", "licence", "citation", "used_by", "profiles", "files", "notes"}
 DATASET_REQUIRED = {"name", "description", "licence", "citation", "used_by", "files"}
@@ -136,8 +136,8 @@ def parse_manifest(raw: Any, source: str = "<manifest>", source_file: Path | Non
     used_by = raw["used_by"]
     if not isinstance(used_by, list) or not used_by or not all(isinstance(n, int) and 0 <= n <= 99 for n in used_by):
         raise _fail(source, f"'used_by' must be a non-empty list of lab numbers (0-99); got {used_by!r}.")
-    profiles = raw.get("profiles", ["smoke", "cpu", "gpu"])
-    if not isinstance(profiles, list) or not set(profiles) <= {"smoke", "cpu", "gpu"} or not profiles:
+    profiles = raw.get("profiles", list(PROFILES))
+    if not isinstance(profiles, list) or not set(profiles) <= set(PROFILES) or not profiles:
         raise _fail(source, f"'profiles' must list some of smoke, cpu, gpu; got {profiles!r}.")
     files = raw["files"]
     if not isinstance(files, list) or not files:
@@ -204,9 +204,8 @@ def get_dataset(name: str, directory: Path | None = None) -> Dataset:
 def for_lab(lab: int, profile: str | None = None, directory: Path | None = None) -> list[Dataset]:
     """Data sets a lab uses (optionally only those its ``profile`` needs)."""
     require_int(lab, "manifests.for_lab", "lab", minimum=0, maximum=99)
-    if profile is not None and profile not in PROFILES:
-        raise bad_input("manifests.for_lab", f"profile None or one of {', '.join(PROFILES)}", describe(profile),
-                        "Pass the notebook's chosen profile (wu.choose_profile(PROFILE)), or None for every profile.")
+    if profile is not None:
+        profile = require_profile(profile, "manifests.for_lab")
     return [
         ds
         for ds in load_all(directory).values()

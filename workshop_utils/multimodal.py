@@ -23,8 +23,8 @@ from torch import nn
 
 from . import paths, phenotypes
 from .inputs import (InputError, as_array, bad_input, describe, require_device, require_instance, require_int,
-                     require_nonempty, require_number, require_path, require_profile, require_same_length,
-                     require_texts, with_article)
+                     require_nonempty, require_number, require_path, require_same_length, require_texts, with_article)
+from .profiles import require_profile
 from .phenotypes import CellSet
 
 TEXT_MODEL = "all_minilm_l6_v2"  # data_manifests/all_minilm_l6_v2.yaml

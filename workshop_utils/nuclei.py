@@ -33,7 +33,8 @@ from . import paths
 from .hardware import fair_cpu_threads  # noqa: F401 - lab 01 calls nuclei.fair_cpu_threads()
 from .errors import WorkshopError
 from .inputs import (InputError, as_array, bad_input, describe, require_choice, require_device, require_int,
-                     require_number, require_profile)
+                     require_number)
+from .profiles import require_profile
 
 ARTIFACT_NAME = "nuclei_unet.pt"
 FORMAT = "workshop-nuclei-unet/1"

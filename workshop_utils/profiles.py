@@ -29,17 +29,34 @@ class ProfileChoice:
     reason: str
 
 
-def _validate(name: object, source: str, *, allow_auto: bool = False) -> str:
-    """``name`` cleaned (``" GPU "`` -> ``"gpu"``), or a :class:`ProfileError` listing the profiles."""
-    cleaned = name.strip().lower() if isinstance(name, str) else None
-    if cleaned not in PROFILES and not (allow_auto and cleaned == AUTO):
-        known = f"{', '.join(PROFILES)} or 'auto'" if allow_auto else ", ".join(PROFILES)
-        fix = (
-            "Pass the PROFILE the notebook chose (PROFILE = wu.choose_profile(PROFILE)), not 'auto'."
-            if cleaned == AUTO
-            else f"Set PROFILE in the notebook's parameters cell, or unset {ENV_VAR}."
-        )
-        raise ProfileError(f"Unknown profile {name!r} (from {source}). Expected one of {known}. Next step: {fix}")
+def require_profile(value: object, where: str, *, allow_auto: bool = False, source: str = "") -> str:
+    """``value`` as a profile name, cleaned (``" GPU "`` -> ``"gpu"``): the one check of a profile argument.
+
+    Args:
+        value: what the caller passed.
+        where: the function that checks, for the message.
+        allow_auto: also let ``"auto"`` through (it is resolved later from the hardware).
+        source: where the value came from when it is not an argument, e.g. ``"the WORKSHOP_PROFILE variable"``.
+
+    Returns:
+        ``"smoke"``, ``"cpu"``, ``"gpu"`` (or ``"auto"`` with ``allow_auto``).
+
+    Example:
+        >>> require_profile(" GPU ", "per_profile")
+        'gpu'
+    """
+    allowed = (*PROFILES, AUTO) if allow_auto else PROFILES
+    cleaned = value.strip().lower() if isinstance(value, str) else None
+    if cleaned not in allowed:
+        if cleaned == AUTO:
+            fix = "Pass the profile the notebook chose: PROFILE = wu.choose_profile(PROFILE), not 'auto'."
+        elif source:
+            fix = f"Set PROFILE in the notebook's parameters cell, or unset {ENV_VAR}."
+        else:
+            fix = ("Pass e.g. profile='smoke' (CI) or 'auto' (picked from the hardware)." if allow_auto
+                   else "Pass the notebook's choice, PROFILE = wu.choose_profile(PROFILE), e.g. 'smoke' in CI.")
+        got = describe(value) + (f" from {source}" if source else "")
+        raise ProfileError(f"{where}: expected profile one of {', '.join(map(repr, allowed))}; got {got}. {fix}")
     return cleaned
 
 
@@ -49,11 +66,13 @@ def explain_profile(requested: str | None = AUTO, gpu_usable: Callable[[], bool]
         raise bad_input("profiles.explain_profile", "gpu_usable as a function returning True or False",
                         describe(gpu_usable), "Pass a function, e.g. gpu_usable=lambda: False, or leave it out.")
     unset = requested is None or (isinstance(requested, str) and not requested)  # read as 'auto'
-    if not unset and _validate(requested, "the PROFILE parameter", allow_auto=True) != AUTO:
-        return ProfileChoice(_validate(requested, "the PROFILE parameter"), "set by the notebook's PROFILE parameter")
+    where = "explain_profile"
+    if not unset and require_profile(requested, where, allow_auto=True, source="the PROFILE parameter") != AUTO:
+        return ProfileChoice(require_profile(requested, where), "set by the notebook's PROFILE parameter")
     from_env = os.environ.get(ENV_VAR, "").strip()
     if from_env and from_env.lower() != AUTO:
-        return ProfileChoice(_validate(from_env, f"the {ENV_VAR} environment variable"), f"set by {ENV_VAR}")
+        return ProfileChoice(require_profile(from_env, where, source=f"the {ENV_VAR} environment variable"),
+                             f"set by {ENV_VAR}")
     probe = gpu_usable or hardware.gpu_usable
     if probe():
         return ProfileChoice("gpu", "a GPU is present and torch can use it")
@@ -69,4 +88,4 @@ def choose_profile(requested: str | None = AUTO) -> str:
 
 def per_profile(profile: str, *, smoke: T, cpu: T, gpu: T) -> T:
     """Pick the value for ``profile``: ``EPOCHS = wu.per_profile(PROFILE, smoke=2, cpu=10, gpu=50)``."""
-    return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[_validate(profile, "profiles.per_profile")]
+    return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[require_profile(profile, "per_profile")]

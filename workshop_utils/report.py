@@ -17,7 +17,7 @@ from typing import Any
 
 from . import paths
 from .inputs import bad_input, describe, require_file
-from .results import _results_folder, load_results
+from .results import load_results, require_results_folder
 from .labs import LABS, smoke_budget_s
 
 _TIMEBOX = re.compile(r"Teaching: (\d+) min · Exercises: (\d+) min")
@@ -70,7 +70,7 @@ def _hardware(record: dict[str, Any]) -> str:
 def collect(results_dir: Path | None = None) -> list[LabHealth]:
     """One :class:`LabHealth` per results file."""
     if results_dir is not None:
-        _results_folder(results_dir, "collect", "results_dir")
+        require_results_folder(results_dir, "collect", "results_dir")
     rows = []
     for record in load_results(results_dir):
         lab = record.get("lab", "?")
@@ -120,7 +120,7 @@ def write_report(target: Path | None = None, results_dir: Path | None = None) ->
         raise bad_input("write_report", "target as a file path in an existing folder (or None)", describe(target),
                         "Pass e.g. target=Path('build/report.html'), or leave it out.")
     if results_dir is not None:
-        _results_folder(results_dir, "write_report", "results_dir")
+        require_results_folder(results_dir, "write_report", "results_dir")
     rows = collect(results_dir)
     out = Path(target) if target is not None else paths.build_dir() / "report.html"
     body = []

@@ -27,6 +27,7 @@ import numpy as np
 from . import hardware, paths
 from .errors import LabCheckFailed, ProfileError
 from .labs import smoke_budget_s
+from .profiles import require_profile
 from .inputs import InputError, bad_input, describe, require_number
 
 Scalar = float | int | bool | str | None
@@ -187,19 +188,14 @@ class LabRecorder:
 
 def start_lab(lab: str, profile: str) -> LabRecorder:
     """Begin recording a lab run; call this in the setup cell so ``wall_s`` covers the whole lab."""
-    from .profiles import PROFILES
-
     if not isinstance(lab, str) or not _LAB_STEM.fullmatch(lab):
         known = ", ".join(nb.stem for nb in sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))) or "none found"
         raise bad_input("start_lab", f"lab as a notebook stem NN_name (known labs: {known})", describe(lab),
                         'Pass the notebook\'s file name without folder or .ipynb: wu.start_lab("01_monai_nuclei_segmentation", PROFILE).')
-    if profile not in PROFILES:
-        raise ProfileError(f"start_lab: expected a resolved profile, one of {', '.join(PROFILES)}; got {describe(profile)}. "
-                           "Pass the profile the setup cell resolved: PROFILE = wu.explain_profile(PROFILE).profile.")
-    return LabRecorder(lab=lab, profile=profile)
+    return LabRecorder(lab=lab, profile=require_profile(profile, "start_lab"))
 
 
-def _results_folder(directory: Any, where: str, name: str = "directory") -> Path:
+def require_results_folder(directory: Any, where: str, name: str = "directory") -> Path:
     """``directory`` as an existing folder of results JSON files (the report checks its argument with this too)."""
     if not isinstance(directory, (str, Path)) or not str(directory):
         raise bad_input(where, f"{name} as a folder path (or None for build/results)", describe(directory),
@@ -214,7 +210,7 @@ def _results_folder(directory: Any, where: str, name: str = "directory") -> Path
 
 def load_results(directory: Path | None = None) -> list[dict[str, Any]]:
     """Every results JSON under ``build/results`` (or ``directory``), sorted by lab name."""
-    folder = paths.results_dir() if directory is None else _results_folder(directory, "load_results")
+    folder = paths.results_dir() if directory is None else require_results_folder(directory, "load_results")
     records = []
     for file in sorted(folder.glob("*.json")):
         try:

@@ -13,7 +13,8 @@ from typing import Any
 
 from . import paths
 from .errors import WorkshopError
-from .inputs import bad_input, describe, require_file, require_int, require_profile
+from .inputs import bad_input, describe, require_file, require_int
+from .profiles import require_profile
 from .labs import LABS
 from .results import load_results
 

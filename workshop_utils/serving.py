@@ -28,7 +28,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from . import paths
 from .errors import WorkshopError
-from .inputs import bad_input, describe, require_int, require_nonempty, require_number, require_profile, require_texts
+from .inputs import bad_input, describe, require_int, require_nonempty, require_number, require_texts
+from .profiles import require_profile
 
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
 MODELS = ("nuclei_unet", "fixed_cost")  # what the PyTriton worker serves (a model repository may hold others)

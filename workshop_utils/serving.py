@@ -481,7 +481,10 @@ def serve_until_interrupted(profile: str = "smoke", *, models: Sequence[str] = (
         from .profiles import choose_profile
 
         onnx_path = ensure_nuclei_onnx(choose_profile(profile))
+    # Both signals stop the server, also when this process was started with SIGINT ignored (a background job of a
+    # non-interactive shell inherits SIG_IGN, and Python then never raises KeyboardInterrupt for Ctrl-C).
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     parent = os.getppid()
     try:
         with serve_models(models, onnx_path=onnx_path, **ports) as server:

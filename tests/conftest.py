@@ -133,5 +133,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(f"{'lab':<32} {'wall s':>7} {'budget s':>9}")
     for stem, wall_s in timings.items():
         budget = labs.smoke_budget_s(stem)
-        flag = "  over budget" if budget is not None and wall_s > budget else ""
+        flag = "  over budget" if labs.is_over_budget(wall_s, budget) else ""
         terminalreporter.write_line(f"{stem:<32} {wall_s:>7.0f} {budget or 0:>9.0f}{flag}")

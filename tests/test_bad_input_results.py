@@ -61,6 +61,7 @@ CASES = [
     Case("timing.speedup_phrase", lambda: timing.speedup_phrase(1.2, "ORT", "torch", tolerance=2), "tolerance", label="tolerance"),
     # the lab registry
     Case("labs.smoke_budget_s", lambda: labs.smoke_budget_s(None), "lab notebook's name", label="none"),
+    Case("labs.is_over_budget", lambda: labs.is_over_budget(None, 90.0), "wall_s as a finite number", label="wall"),
     Case("labs.is_runaway", lambda: labs.is_runaway("90", 90.0), "wall_s as a finite number", label="wall"),
     Case("labs.is_runaway", lambda: labs.is_runaway(90.0, 0), "budget_s above 0.0", label="budget"),
     # results

@@ -49,6 +49,12 @@ def smoke_budget_s(stem: str) -> float | None:
     return lab.smoke_budget_s if lab else None
 
 
+def is_over_budget(wall_s: float, budget_s: float | None) -> bool:
+    """True when a run took longer than its budget (no budget: never); flagged in reports, never a failure."""
+    wall_s = require_number(wall_s, "labs.is_over_budget", "wall_s", minimum=0.0)
+    return budget_s is not None and wall_s > require_number(budget_s, "labs.is_over_budget", "budget_s", minimum=0.0)
+
+
 def is_runaway(wall_s: float, budget_s: float | None) -> bool:
     """True when a run took more than RUNAWAY_FACTOR times its budget (no budget: never)."""
     wall_s = require_number(wall_s, "labs.is_runaway", "wall_s", minimum=0.0)

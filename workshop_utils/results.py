@@ -26,7 +26,7 @@ import numpy as np
 
 from . import hardware, paths
 from .errors import LabCheckFailed, ProfileError
-from .labs import smoke_budget_s
+from .labs import is_over_budget, smoke_budget_s
 from .profiles import require_profile
 from .inputs import InputError, bad_input, describe, require_number
 
@@ -161,7 +161,7 @@ class LabRecorder:
             "profile": self.profile,
             "wall_s": wall_s,
             "budget_s": budget_s,  # smoke only: flagged when over, never a failure (see labs.RUNAWAY_FACTOR)
-            "over_budget": budget_s is not None and wall_s > budget_s,
+            "over_budget": is_over_budget(wall_s, budget_s),
             "peak_rss_mib": round(peak_rss_mib(), 1),
             "metrics": dict(self.metrics),
             "expectations": [vars(item) for item in self.expectations],

@@ -14,8 +14,8 @@ from typing import Any
 from . import paths
 from .errors import WorkshopError
 from .inputs import bad_input, describe, require_file, require_int
-from .profiles import require_profile
 from .labs import LABS
+from .profiles import require_profile
 from .results import load_results
 
 class NoNotebooksError(WorkshopError, FileNotFoundError):

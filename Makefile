@@ -12,7 +12,7 @@ GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 STAMP := $(VENV)/.workshop-lock-sha256
 
-.PHONY: help setup lock run test test-unit test-notebooks lab serve doctor prefetch verify strip student report slides clean
+.PHONY: help setup lock run test test-full test-unit test-notebooks lint lab serve doctor prefetch verify strip student report slides clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -29,11 +29,18 @@ lock: ## re-resolve requirements/base.in into requirements/lock.txt
 run: $(STAMP) ## execute every lab in the profile this machine allows; summary in build/summary.md
 	$(PY) -m workshop_utils run --profile $(PROFILE) $(if $(LABS),--labs $(LABS))
 
-test: $(STAMP) ## unit tests, then every notebook in the smoke profile
+test: lint ## lint and types, unit tests, then every notebook in the smoke profile
 	$(PY) -m pytest -q tests
 
-test-unit: $(STAMP) ## unit tests only (fast: no notebooks, no load test)
+test-full: lint ## make test with the long load test (16 clients x 1000 requests per protocol instead of x 250)
+	WORKSHOP_LOAD_REQUESTS=1000 $(PY) -m pytest -q tests
+
+test-unit: lint ## lint and types, then unit tests only (fast: no notebooks, no load test)
 	$(PY) -m pytest -q tests -m "not notebook and not load"
+
+lint: $(STAMP) ## ruff (pyflakes, import order, complexity) and mypy, configured in pyproject.toml
+	$(VENV)/bin/ruff check workshop_utils tests tools
+	$(VENV)/bin/mypy
 
 test-notebooks: $(STAMP) ## notebooks only, smoke profile
 	$(PY) -m pytest -q tests -m notebook
@@ -57,7 +64,7 @@ verify: $(STAMP) ## check manifests and re-hash cached data
 	$(PY) -m workshop_utils verify
 
 strip: $(STAMP) ## remove outputs and execution counts from notebooks/
-	$(PY) tools/strip_notebooks.py notebooks/*.ipynb
+	$(PY) -m workshop_utils.instructor.notebooks notebooks/*.ipynb
 
 student: $(STAMP) ## attendee copies of the labs in student/ (solutions replaced by stubs)
 	$(PY) -m workshop_utils student

@@ -8,12 +8,13 @@ reason); ``test_bad_input_coverage.py`` checks that together they name every pub
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from workshop_utils.errors import WorkshopError
+from workshop_utils.core.errors import WorkshopError
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import http.server
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -127,7 +127,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     timings = getattr(notebooks, "SMOKE_WALL_S", {})
     if not timings:
         return
-    from workshop_utils import labs
+    from workshop_utils.core import labs
 
     terminalreporter.section("lab smoke timings")
     terminalreporter.write_line(f"{'lab':<32} {'wall s':>7} {'budget s':>9}")

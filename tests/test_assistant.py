@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workshop_utils import assistant, multimodal, phenotypes
+from workshop_utils import assistant, multimodal
+from workshop_utils import cell_images as phenotypes
+from workshop_utils.core.errors import InputError
 
 
 @pytest.mark.parametrize("transcript, action", [
@@ -24,7 +26,7 @@ def test_intents_tolerate_asr_slips(transcript: str, action: str) -> None:
 
 
 def test_intent_needs_a_string() -> None:
-    with pytest.raises(TypeError, match="string"):
+    with pytest.raises(InputError, match="string"):
         assistant.parse_intent(None)  # type: ignore[arg-type]
 
 

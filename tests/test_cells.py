@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from workshop_utils import cells
+from workshop_utils import nuclei_images as cells
 
 
 @pytest.mark.parametrize("size", [64, 256, (96, 160)])
@@ -28,7 +28,7 @@ def test_same_seed_same_image_other_seed_differs():
 
 def test_set_items_do_not_depend_on_set_size():
     short, long = cells.synthetic_nuclei_set(2, 96, seed=5), cells.synthetic_nuclei_set(4, 96, seed=5)
-    for (a_image, a_labels), (b_image, b_labels) in zip(short, long):
+    for (a_image, a_labels), (b_image, b_labels) in zip(short, long, strict=False):
         np.testing.assert_array_equal(a_image, b_image)
         np.testing.assert_array_equal(a_labels, b_labels)
     assert not np.array_equal(long[0][0], long[1][0])

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from workshop_utils import __main__ as cli
-from workshop_utils import runner
+from workshop_utils.instructor import runner
 
 
 def test_doctor_json_reports_hardware_profile_and_data(capsys) -> None:
@@ -19,7 +19,7 @@ def test_doctor_json_reports_hardware_profile_and_data(capsys) -> None:
 
 
 def test_doctor_imports_are_checked_in_subprocesses() -> None:
-    from workshop_utils import doctor
+    from workshop_utils.instructor import doctor
 
     ok = doctor._try_import("json", "import json", 30)
     bad = doctor._try_import("nope", "import no_such_module_xyz", 30)
@@ -42,7 +42,7 @@ def test_module_entry_point_runs() -> None:
 
 
 def test_summary_lists_each_lab_with_metrics(isolated_dirs: Path) -> None:
-    from workshop_utils import results
+    from workshop_utils.core import results
 
     lab = results.start_lab("00_environment_check", "smoke")
     lab.record(matmul_gflops=12.5)

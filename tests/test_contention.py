@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import workshop_utils as wu
-from workshop_utils import acceleration
+from workshop_utils import acceleration, serving
 
 BUSY_LOOP_LIMIT_S = 240  # the competitor stops by itself even if the test dies
 
@@ -38,7 +38,7 @@ def small_unet() -> torch.nn.Module:
     torch.manual_seed(0)
     layers: list[torch.nn.Module] = []
     channels = [1, 16, 32, 16]
-    for c_in, c_out in zip(channels, channels[1:]):
+    for c_in, c_out in zip(channels, channels[1:], strict=False):
         layers += [torch.nn.Conv2d(c_in, c_out, 3, padding=1), torch.nn.BatchNorm2d(c_out), torch.nn.PReLU()]
     layers.append(torch.nn.Conv2d(channels[-1], 2, 1))
     return torch.nn.Sequential(*layers).eval()
@@ -54,7 +54,7 @@ def speedup(network: torch.nn.Module, onnx_path: Path, tiles: np.ndarray) -> tup
     try:
         with torch.inference_mode():
             timings = wu.compare({"torch": lambda: network(x),
-                                  "onnx": lambda: session.run(None, {acceleration.INPUT_NAME: tiles})},
+                                  "onnx": lambda: session.run(None, {serving.INPUT_NAME: tiles})},
                                  warmup=5, rounds=40)
     finally:
         torch.set_num_threads(before)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from workshop_utils import data
-from workshop_utils.errors import ChecksumError, DownloadError, UnsafeArchiveError
-from workshop_utils.manifests import Dataset, parse_manifest
+from workshop_utils.core import data, data_cache
+from workshop_utils.core.errors import ChecksumError, DownloadError, UnsafeArchiveError
+from workshop_utils.core.manifests import Dataset, parse_manifest
 
 from .conftest import LoopbackServer, sha256_hex
 
@@ -188,13 +188,13 @@ def test_prefetch_of_everything_keeps_to_the_profile(monkeypatch: pytest.MonkeyP
             "files": [{"name": "f.bin", "url": "http://127.0.0.1:9/f.bin", "sha256": "0" * 64, "size": 1}]}
     sets = {name: parse_manifest({**base, "name": name, "profiles": profiles})
             for name, profiles in (("everywhere", ["smoke", "cpu", "gpu"]), ("gpu-only", ["gpu"]))}
-    monkeypatch.setattr(data.manifests, "load_all", lambda directory=None: sets)
+    monkeypatch.setattr(data_cache.manifests, "load_all", lambda directory=None: sets)
     fetched: list[str] = []
-    monkeypatch.setattr(data, "fetch", lambda ds, file=None, **kw: fetched.append(ds.name) or Path(ds.name))
-    data.prefetch(profile="smoke")
+    monkeypatch.setattr(data_cache, "fetch", lambda ds, file=None, **kw: fetched.append(ds.name) or Path(ds.name))
+    data_cache.prefetch(profile="smoke")
     assert fetched == ["everywhere"]
     fetched.clear()
-    data.prefetch()
+    data_cache.prefetch()
     assert sorted(fetched) == ["everywhere", "gpu-only"]
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from workshop_utils import report, results, runner, student
+from workshop_utils.core import results
+from workshop_utils.instructor import report, runner, student
 
 NOTEBOOKS = runner.lab_notebooks()
 
@@ -26,7 +27,7 @@ def test_solution_regions_become_stubs_at_the_same_indentation() -> None:
     ("### BEGIN SOLUTION\na = 1", "never closed"),
 ])
 def test_bad_markers_are_reported(source: str, fragment: str) -> None:
-    with pytest.raises(student.MarkerError, match=fragment):
+    with pytest.raises(student.InputError, match=fragment):
         student.strip_solutions(source)
 
 
@@ -37,7 +38,7 @@ def test_student_copies_hold_no_solution_text_and_no_outputs(tmp_path: Path) -> 
         solution = nbformat.read(notebook, as_version=4)
         copy = nbformat.read(tmp_path / notebook.name, as_version=4)
         assert len(copy.cells) == len(solution.cells)
-        for original, stubbed in zip(solution.cells, copy.cells):
+        for original, stubbed in zip(solution.cells, copy.cells, strict=True):
             assert student.BEGIN not in stubbed.source and student.END not in stubbed.source
             if student.BEGIN in original.source:
                 hidden = original.source.split(student.BEGIN)[1].split(student.END)[0].strip()
@@ -83,7 +84,7 @@ def test_report_flags_failures_and_budget_overruns(isolated_dirs: Path) -> None:
 
 
 def test_troubleshooting_is_keyed_by_the_literal_errors_and_linked_from_the_doctor() -> None:
-    from workshop_utils import doctor
+    from workshop_utils.instructor import doctor
 
     text = (Path(__file__).parents[1] / "docs" / "troubleshooting.md").read_text()
     for literal in ("CUDA out of memory", "CUDA driver version is insufficient", "Address already in use",

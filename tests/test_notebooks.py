@@ -8,7 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from workshop_utils import labs, paths, runner
+from workshop_utils.core import labs, paths
+from workshop_utils.instructor import runner
 
 NOTEBOOKS = runner.lab_notebooks()
 # stem -> wall seconds of its smoke run (kernel start included); conftest prints them against their budgets.

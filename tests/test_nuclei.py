@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from workshop_utils import check, nuclei
-from workshop_utils.nuclei import NucleiConfig, NucleiInputError, NucleiModel, NucleiModelError
+from workshop_utils.core.errors import InputError, MissingFileError
+from workshop_utils.nuclei import NucleiConfig, NucleiModel
 
 TINY = NucleiConfig(tile_px=32, channels=(4, 8), strides=(2,), num_res_units=1, sw_batch_size=2)
 
@@ -39,7 +40,7 @@ def disc_image(shape=(64, 64), centres=((20, 20), (44, 40)), radius=9) -> np.nda
     ],
 )
 def test_segment_nuclei_rejects_bad_input_with_a_clear_error(tiny_model, image, message):
-    with pytest.raises(NucleiInputError, match=message):
+    with pytest.raises(InputError, match=message):
         nuclei.segment_nuclei(tiny_model, image)
 
 
@@ -113,11 +114,11 @@ def test_save_and_load_round_trip(tiny_model, tmp_path):
 
 
 def test_load_errors_say_what_to_do(tmp_path):
-    with pytest.raises(NucleiModelError, match="ensure_nuclei_model"):
+    with pytest.raises(MissingFileError, match="ensure_nuclei_model"):
         nuclei.load_nuclei_model(tmp_path / "missing.pt")
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
-    with pytest.raises(NucleiModelError, match="Delete it"):
+    with pytest.raises(MissingFileError, match="Delete it"):
         nuclei.load_nuclei_model(broken)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workshop_utils import phenotypes as ph
+from workshop_utils import cell_images as ph
 
 
 def test_same_seed_same_cells_and_other_seed_differs() -> None:
@@ -25,7 +25,7 @@ def test_shapes_range_and_balance() -> None:
 
 def test_captions_describe_their_image() -> None:
     cells = ph.make_cells(48, seed=1)
-    for caption, label, stain, mag in zip(cells.captions, cells.labels, cells.stains, cells.mags):
+    for caption, label, stain, mag in zip(cells.captions, cells.labels, cells.stains, cells.mags, strict=True):
         assert any(phrase in caption for phrase in ph.PHRASES[ph.PHENOTYPES[label]]), caption
         assert any(s in caption for s in ph.STAIN_PHRASES[ph.STAINS[stain]]), caption
         assert caption.endswith(ph.MAGNIFICATIONS[mag]) or f"{ph.MAGNIFICATIONS[mag]} magnification" in caption
@@ -36,7 +36,7 @@ def test_keys_group_equal_descriptions() -> None:
     cells = ph.make_cells(120, seed=2)
     for key in np.unique(cells.keys):
         members = cells.keys == key
-        assert len({(l, s, m) for l, s, m in zip(cells.labels[members], cells.stains[members], cells.mags[members])}) == 1
+        assert len({(label, s, m) for label, s, m in zip(cells.labels[members], cells.stains[members], cells.mags[members], strict=True)}) == 1
 
 
 def test_zero_shot_prompts_are_not_training_captions() -> None:

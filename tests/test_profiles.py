@@ -6,8 +6,8 @@ import types
 
 import pytest
 
-from workshop_utils import hardware, profiles
-from workshop_utils.errors import HardwareRequirementError, ProfileError
+from workshop_utils.core import hardware, profiles
+from workshop_utils.core.errors import HardwareRequirementError, ProfileError
 
 
 class FakeNvml(types.SimpleNamespace):

@@ -27,7 +27,7 @@ def test_make_lab_binds_loopback_with_a_token() -> None:
 
 
 def test_triton_worker_binds_loopback_only() -> None:
-    worker = (ROOT / "workshop_utils" / "triton_worker.py").read_text()
+    worker = (ROOT / "workshop_utils" / "serving/worker.py").read_text()
     addresses = re.findall(r"(?:http|grpc|metrics)_address\s*=\s*([^,\n)]+)", worker)
     assert addresses, "the worker must set its bind addresses explicitly"
     for value in addresses:

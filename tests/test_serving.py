@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workshop_utils import serving, triton_load, triton_repository
+from workshop_utils import serving
+from workshop_utils.core.errors import PortInUseError, ServerError
+from workshop_utils.serving import load as triton_load
+from workshop_utils.serving import repository as triton_repository
 
 TILE, CLASSES = 16, 2
 
@@ -41,7 +44,7 @@ def tiny_onnx(path: Path) -> Path:
 def assert_clean(server: serving.TritonServer) -> None:
     """No process in the worker's group, no bound port, no workspace, no PyTriton shared memory."""
     assert server.cleanup_report(), server.leftovers
-    assert server.pid is not None and serving._group_pids(server.pid) == []
+    assert server.pid is not None and serving.server._group_pids(server.pid) == []
     assert all(serving.port_free(port) for port in server.ports.values()), server.ports
     assert not server.workspace.exists()
     assert not list(Path("/dev/shm").glob(f"pytrtion{server.pid}-*"))
@@ -53,7 +56,7 @@ def test_port_in_use_gives_a_clear_error(isolated_dirs: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         assert not serving.port_free(port)
-        with pytest.raises(serving.PortInUseError, match=rf"Port {port} \(http\) is already in use.*http_port=None"):
+        with pytest.raises(PortInUseError, match=rf"Port {port} \(http\) is already in use.*http_port=None"):
             serving.start_server(["fixed_cost"], http_port=port)
         chosen = serving.choose_ports()
         assert port not in chosen.values() and len(set(chosen.values())) == 3
@@ -65,7 +68,7 @@ def test_bad_arguments_are_rejected_before_starting(isolated_dirs: Path) -> None
         serving.start_server(["resnet"])
     with pytest.raises(ValueError, match="instances"):
         serving.start_server(["fixed_cost"], instances=0)
-    with pytest.raises(serving.ServerError, match="ensure_nuclei_onnx"):
+    with pytest.raises(ServerError, match="ensure_nuclei_onnx"):
         serving.start_server(["nuclei_unet"], onnx_path=isolated_dirs / "missing.onnx")
 
 
@@ -73,9 +76,9 @@ def test_server_that_never_becomes_ready_times_out_with_its_log(
     isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = [sys.executable, "-c", "print('fake server booting', flush=True); import time; time.sleep(600)"]
-    monkeypatch.setattr(serving, "worker_command", lambda args: fake)
+    monkeypatch.setattr(serving.launch, "worker_command", lambda args: fake)
     started = time.monotonic()
-    with pytest.raises(serving.ServerError, match=r"(?s)not ready after 2 s.*fake server booting") as caught:
+    with pytest.raises(ServerError, match=r"(?s)not ready after 2 s.*fake server booting") as caught:
         with serving.serve_models(["fixed_cost"], ready_timeout_s=2):
             pytest.fail("the block must not run")
     assert time.monotonic() - started < 30
@@ -109,7 +112,7 @@ def test_round_trip_then_exception_inside_with_cleans_up(isolated_dirs: Path) ->
                                         concurrency=4, requests=40, time_limit_s=20,
                                         expected={"y": np.ones((1, 4), np.float32)})
             assert load.failed == 0 and load.requests == 40, load.errors
-            metrics = triton_load.read_metrics(server.metrics_url, "fixed_cost")
+            metrics = serving.read_metrics(server.metrics_url, "fixed_cost")
             assert metrics["nv_inference_request_success"] >= 40
             raise RuntimeError("boom")
     assert server is not None
@@ -141,9 +144,9 @@ def test_worker_stops_when_its_parent_dies(isolated_dirs: Path) -> None:
         kernel.kill()
         kernel.wait()
     deadline = time.monotonic() + 30
-    while (serving._group_pids(info["pid"]) or Path(info["workspace"]).exists()) and time.monotonic() < deadline:
+    while (serving.server._group_pids(info["pid"]) or Path(info["workspace"]).exists()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert serving._group_pids(info["pid"]) == [], "the worker outlived its parent"
+    assert serving.server._group_pids(info["pid"]) == [], "the worker outlived its parent"
     assert not Path(info["workspace"]).exists()
     assert all(serving.port_free(port) for port in info["ports"].values())
     assert not list(Path("/dev/shm").glob(f"pytrtion{info['pid']}-*"))

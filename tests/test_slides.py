@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from workshop_utils import slides
+from workshop_utils.instructor import slides
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
@@ -73,7 +73,7 @@ def test_the_request_detector_catches_a_cdn_link(tmp_path: Path) -> None:
 
 
 def test_missing_revealjs_is_an_actionable_error(monkeypatch) -> None:
-    from workshop_utils.errors import WorkshopError
+    from workshop_utils.core.errors import WorkshopError
 
     monkeypatch.setattr(slides.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(WorkshopError, match="make setup"):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workshop_utils import HardwareRequirementError, WorkshopError, check, speech
+from workshop_utils import check, speech
+from workshop_utils.core.errors import HardwareRequirementError, WorkshopError
 from workshop_utils.exercises import lab04
 
 needs_tools = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
@@ -55,7 +56,7 @@ def test_heldout_voices_never_train() -> None:
 
 
 def test_missing_tools_give_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(speech.shutil, "which", lambda tool: None if tool == "sox" else "/usr/bin/" + tool)
+    monkeypatch.setattr(speech.synthesis.shutil, "which", lambda tool: None if tool == "sox" else "/usr/bin/" + tool)
     with pytest.raises(HardwareRequirementError, match=r"sox.*apt-get install espeak-ng sox"):
         speech.require_tools()
 

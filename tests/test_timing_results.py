@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workshop_utils import results, timing
-from workshop_utils.errors import LabCheckFailed
+from workshop_utils.core import results, timing
+from workshop_utils.core.errors import InputError, LabCheckFailed
 
 
 def test_percentiles_interpolate() -> None:
@@ -71,7 +71,7 @@ def test_failed_expectation_is_written_then_raised(isolated_dirs: Path) -> None:
 
 def test_metrics_must_be_flat(isolated_dirs: Path) -> None:
     lab = results.start_lab("99_demo", "cpu")
-    with pytest.raises(TypeError, match="one named figure per metric"):
+    with pytest.raises(InputError, match="one named figure per metric"):
         lab.record(latencies=[1.0, 2.0])
     with pytest.raises(ValueError, match="not 'auto'"):
         results.start_lab("99_demo", "auto")
@@ -82,7 +82,7 @@ def test_peak_rss_is_this_process_not_its_parent() -> None:
     import sys
 
     # A child of this (already large) test process must report its own, small, peak.
-    code = "from workshop_utils.results import peak_rss_mib; print(peak_rss_mib())"
+    code = "from workshop_utils.core.results import peak_rss_mib; print(peak_rss_mib())"
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     ballast = bytearray(300 * 2**20)  # make the parent clearly bigger than any fresh interpreter
     ballast[::4096] = b"x" * len(ballast[::4096])
@@ -111,20 +111,20 @@ def test_speed_fails_a_lab_only_past_the_sanity_bound() -> None:
 
 @pytest.mark.parametrize(("text", "cpus"), [("150000 100000\n", 1.5), ("max 100000\n", None), ("garbage", None)])
 def test_cgroup_quota_is_read_from_cpu_max(tmp_path: Path, text: str, cpus: float | None) -> None:
-    from workshop_utils import hardware
+    from workshop_utils.core import cpus as cpu_module
 
     cpu_max = tmp_path / "cpu.max"
     cpu_max.write_text(text)
-    assert hardware.cgroup_cpu_limit(cpu_max) == cpus
+    assert cpu_module.cgroup_cpu_limit(cpu_max) == cpus
 
 
 def test_usable_cores_follow_a_pod_quota(monkeypatch: pytest.MonkeyPatch) -> None:
-    from workshop_utils import hardware
+    from workshop_utils.core import cpus
 
-    monkeypatch.setattr(hardware, "cgroup_cpu_limit", lambda: 0.5)  # half a CPU: one thread, not all cores
-    assert hardware.usable_cores() == 1
-    monkeypatch.setattr(hardware, "cgroup_cpu_limit", lambda: None)
-    assert hardware.usable_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(cpus, "cgroup_cpu_limit", lambda: 0.5)  # half a CPU: one thread, not all cores
+    assert cpus.usable_cores() == 1
+    monkeypatch.setattr(cpus, "cgroup_cpu_limit", lambda: None)
+    assert cpus.usable_cores() == len(os.sched_getaffinity(0))
 
 
 def test_onnx_runtime_fuses_relu_into_the_convolution_but_not_prelu() -> None:
@@ -156,7 +156,7 @@ def test_compare_says_when_its_rounds_disagree() -> None:
 
 
 def test_a_slow_smoke_run_is_flagged_not_failed(isolated_dirs: Path) -> None:
-    from workshop_utils import labs
+    from workshop_utils.core import labs
 
     lab = results.start_lab("00_environment_check", "smoke")
     lab.started -= 2 * labs.smoke_budget_s("00_environment_check")  # as if a busy neighbour doubled its time

@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from workshop_utils import triton_worker
+from workshop_utils.serving import worker as triton_worker
 
 REFUSED = "load failed for model 'fixed_cost': ConnectionRefusedError: [Errno 111] Connection refused"
 
@@ -21,12 +21,12 @@ class FlakyTriton:
         self.built = 0
         self.stopped = 0
 
-    def __call__(self) -> "FlakyTriton.Server":
+    def __call__(self) -> FlakyTriton.Server:
         self.built += 1
         return self.Server(self, self.errors.pop(0) if self.errors else None)
 
     class Server:
-        def __init__(self, plan: "FlakyTriton", error: BaseException | None) -> None:
+        def __init__(self, plan: FlakyTriton, error: BaseException | None) -> None:
             self.plan, self.error = plan, error
 
         def run(self) -> None:

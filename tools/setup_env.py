@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 REQ = ROOT / "requirements"
@@ -31,9 +32,9 @@ def log(message: str) -> None:
     print(f"[setup] {message}", flush=True)
 
 
-def run(cmd: list[str], **kwargs: object) -> None:
+def run(cmd: list[str], **kwargs: Any) -> None:
     log("$ " + " ".join(cmd))
-    subprocess.run(cmd, check=True, **kwargs)  # type: ignore[arg-type]
+    subprocess.run(cmd, check=True, **kwargs)
 
 
 def base_python() -> str:

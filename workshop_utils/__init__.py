@@ -1,61 +1,83 @@
-"""Plumbing for the Accelerated AI Workshop labs, one module per concern.
+"""Plumbing and lesson code for the Accelerated AI Workshop labs.
 
-Notebooks do ``import workshop_utils as wu`` and call things by name. Light modules (hardware, profiles, data,
-timing, results, checks) load at once; modules that pull in torch or a framework load on first use.
+A notebook needs one import, ``import workshop_utils as wu``, and spells every name one way:
+
+- plumbing that every lab uses (hardware, profiles, data, timing, results, answer checks) is ``wu.<name>``:
+  ``wu.start_lab``, ``wu.fetch``, ``wu.benchmark``, ``wu.check``. These come from :mod:`workshop_utils.core` and load
+  at once (no torch);
+- a lab's domain code is ``wu.<module>.<name>``: ``wu.nuclei.segment_nuclei``, ``wu.serving.serve_models``,
+  ``wu.asr.transcribe``. Those modules import torch or a framework, so each loads on first use. They are listed in
+  ``dir(wu)`` and ``__all__`` so tab completion offers them before they load.
+
+The layers and what may import what: ``docs/architecture.md``.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-from typing import Any
+from types import ModuleType
 
-from .data import cache_state, describe, fetch, prefetch, sha256_of
-from .errors import (
+from workshop_utils.core.cpus import cpu_info, cpu_peak_gflops_estimate, fair_cpu_threads, usable_cores
+from workshop_utils.core.data import describe, fetch, sha256_of
+from workshop_utils.core.data_cache import cache_state, prefetch
+from workshop_utils.core.errors import (
     ChecksumError,
     DownloadError,
     HardwareRequirementError,
+    InputError,
     LabCheckFailed,
     ManifestError,
     ProfileError,
     UnsafeArchiveError,
     WorkshopError,
 )
-from .exercises import check
-from .inputs import InputError
-from .hardware import cpu_info, fair_cpu_threads, gpus, library_versions, print_env, require_gpu, usable_cores
-from .paths import artifacts_dir, build_dir, data_cache_dir, repo_root, results_dir
-from .profiles import PROFILES, choose_profile, explain_profile, per_profile
-from .results import LabRecorder, load_results, start_lab
-from .timing import Stopwatch, Timing, benchmark, compare, speedup_phrase
+from workshop_utils.core.hardware import (
+    gpu_peak_tflops,
+    gpus,
+    library_versions,
+    print_env,
+    require_gpu,
+    tritonserver_binary,
+)
+from workshop_utils.core.paths import artifacts_dir, build_dir, data_cache_dir, repo_root, results_dir
+from workshop_utils.core.profiles import PROFILES, choose_profile, explain_profile, per_profile, torch_device
+from workshop_utils.core.results import LabRecorder, load_results, start_lab
+from workshop_utils.core.timing import STABLE_SPREAD, Stopwatch, Timing, benchmark, compare, speedup_phrase
+from workshop_utils.exercises import check
 
 __version__ = "0.1.0"
 
-# Attributes served from heavier modules, imported on first access: name -> module.
-_LAZY: dict[str, str] = {}
+# Modules a notebook reaches as wu.<module>: name -> import path. Imported on first access (torch, NeMo, PyTriton).
+SUBMODULES: dict[str, str] = {
+    "nuclei": "workshop_utils.nuclei",
+    "nuclei_images": "workshop_utils.nuclei_images",
+    "acceleration": "workshop_utils.acceleration",
+    "serving": "workshop_utils.serving",
+    "speech": "workshop_utils.speech",
+    "asr": "workshop_utils.asr",
+    "cell_images": "workshop_utils.cell_images",
+    "multimodal": "workshop_utils.multimodal",
+    "vlm": "workshop_utils.vlm",
+    "assistant": "workshop_utils.assistant",
+    "doctor": "workshop_utils.instructor.doctor",
+}
 
 
-def register_lazy(module: str, *names: str) -> None:
-    """Expose ``names`` of ``workshop_utils.<module>`` as ``wu.<name>`` without importing it yet."""
-    if not isinstance(module, str) or importlib.util.find_spec(f".{module}", __name__) is None:
-        raise InputError(f"register_lazy: expected module as the name of a workshop_utils module; got {module!r}. "
-                         "Use the file name without .py, e.g. register_lazy('serving', 'serve_models').")
-    if not names or not all(isinstance(name, str) and name.isidentifier() for name in names):
-        raise InputError(f"register_lazy: expected one or more attribute names; got {names!r}. "
-                         "Name what wu.<name> should serve, e.g. register_lazy('serving', 'serve_models').")
-    for name in names:
-        _LAZY[name] = module
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
-        return getattr(module, name)
+def __getattr__(name: str) -> ModuleType:
+    if name in SUBMODULES:
+        module = importlib.import_module(SUBMODULES[name])
+        globals()[name] = module  # later lookups skip __getattr__
+        return module
     raise AttributeError(f"module 'workshop_utils' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])  # the public names, submodules included, for tab completion
 
 
 __all__ = [
     "PROFILES",
+    "STABLE_SPREAD",
     "ChecksumError",
     "DownloadError",
     "HardwareRequirementError",
@@ -76,11 +98,13 @@ __all__ = [
     "choose_profile",
     "compare",
     "cpu_info",
+    "cpu_peak_gflops_estimate",
     "data_cache_dir",
     "describe",
     "explain_profile",
     "fair_cpu_threads",
     "fetch",
+    "gpu_peak_tflops",
     "gpus",
     "library_versions",
     "load_results",
@@ -93,9 +117,8 @@ __all__ = [
     "sha256_of",
     "speedup_phrase",
     "start_lab",
+    "torch_device",
+    "tritonserver_binary",
     "usable_cores",
+    *SUBMODULES,
 ]
-register_lazy("serving", "serve_models", "serve_side_by_side", "running_servers", "stop_all_servers", "leftover_workspaces", "run_load", "sweep", "plot_sweep", "read_metrics", "batching_summary", "write_model_repository", "config_pbtxt", "onnx_io", "repository_models")
-register_lazy("asr", "transcribe", "ensure_asr_model")
-register_lazy("nuclei", "NucleiConfig", "NucleiModel", "NORMALISATION", "ensure_nuclei_model", "load_nuclei_model", "save_nuclei_model", "segment_nuclei", "preprocess", "predict_logits", "postprocess", "count_nuclei", "dice", "nuclei_preset")
-register_lazy("multimodal", "classify_cells", "ensure_cell_clip", "load_cell_clip")

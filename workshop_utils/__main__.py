@@ -7,14 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from . import data, manifests
-from .profiles import PROFILES
-from .errors import WorkshopError
-from .inputs import bad_input, describe
+from workshop_utils.core import contract, data, data_cache, manifests
+from workshop_utils.core.errors import WorkshopError
+from workshop_utils.core.inputs import bad_input, describe
+from workshop_utils.core.profiles import PROFILES
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from . import doctor
+    from workshop_utils.instructor import doctor
 
     report = doctor.diagnose(deep=not args.quick)
     print(json.dumps(report, indent=2) if args.json else doctor.render(report))
@@ -22,7 +22,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _prefetch(args: argparse.Namespace) -> int:
-    fetched = data.prefetch(lab=args.lab, manifest=args.manifest, profile=args.profile)
+    fetched = data_cache.prefetch(lab=args.lab, manifest=args.manifest, profile=args.profile)
     print(f"{len(fetched)} file(s) ready in the cache.")
     return 0
 
@@ -31,7 +31,7 @@ def _verify(args: argparse.Namespace) -> int:
     datasets = manifests.load_all()
     print(f"{len(datasets)} manifest(s) pass the schema check.")
     bad = 0
-    for state in data.cache_state():
+    for state in data_cache.cache_state():
         if not state.present:
             print(f"absent   {state.dataset}/{state.file}")
             continue
@@ -46,14 +46,14 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .runner import run_labs
+    from workshop_utils.instructor.runner import run_labs
 
     runs = run_labs(profile=args.profile, selection=args.labs or None, cell_timeout_s=args.cell_timeout)
     return 0 if all(run.ok for run in runs) else 1
 
 
 def _student(args: argparse.Namespace) -> int:
-    from .student import make_student_notebooks
+    from workshop_utils.instructor.student import make_student_notebooks
 
     for name, count in make_student_notebooks(args.out).items():
         print(f"{name}: {count} exercise(s)")
@@ -61,7 +61,7 @@ def _student(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import collect, write_report
+    from workshop_utils.instructor.report import collect, write_report
 
     path = write_report()
     rows = collect()
@@ -72,14 +72,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .serving import serve_until_interrupted
+    from workshop_utils.serving.launch import serve_until_interrupted
 
     return serve_until_interrupted(args.profile, http_port=args.http_port, grpc_port=args.grpc_port,
                                    metrics_port=args.metrics_port, models=args.models)
 
 
 def _slides(args: argparse.Namespace) -> int:
-    from .slides import build_slides
+    from workshop_utils.instructor.slides import build_slides
 
     decks = build_slides()
     print(f"{len(decks)} deck(s) in {decks[0].parent if decks else 'build/slides'}: open index.html from file://")
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--http-port", type=int, default=8000)
     srv.add_argument("--grpc-port", type=int, default=8001)
     srv.add_argument("--metrics-port", type=int, default=8002)
-    srv.add_argument("--models", nargs="+", default=["nuclei_unet"], choices=["nuclei_unet", "fixed_cost"])
+    srv.add_argument("--models", nargs="+", default=[contract.NUCLEI_MODEL], choices=list(contract.MODELS))
     srv.set_defaults(func=_serve)
     return parser
 

@@ -8,17 +8,24 @@ image-text model on crops around the nuclei found) and ``answer`` (text plus an 
 from __future__ import annotations
 
 import difflib
-import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, cast
 
 import numpy as np
 
-from . import phenotypes
-from .inputs import (InputError, as_array, bad_input, describe, require_choice, require_int, require_nonempty,
-                     require_number)
+from workshop_utils import cell_images as phenotypes
+from workshop_utils.core.errors import InputError
+from workshop_utils.core.inputs import (
+    as_array,
+    bad_input,
+    describe,
+    require_choice,
+    require_int,
+    require_nonempty,
+    require_number,
+)
 
 # Action -> keyword -> weight. What to count ("nuclei", "cells") only tips a question towards counting.
 INTENT_KEYWORDS: dict[str, dict[str, float]] = {
@@ -31,10 +38,6 @@ FIELD_TILE_PX = 32
 ACTIONS: tuple[str, ...] = (*INTENT_KEYWORDS, "unknown")
 
 
-class AssistantTypeError(InputError, TypeError):
-    """An argument of the wrong type (still a TypeError, as ``parse_intent`` raised before)."""
-
-
 def _require_phenotype_names(names: Any, where: str, name: str) -> list[str]:
     """A list of phenotype names, each from ``phenotypes.PHENOTYPES``."""
     items = require_nonempty(names, where, name, "Pass a list of phenotype names, e.g. ['interphase'] * 16.")
@@ -42,7 +45,7 @@ def _require_phenotype_names(names: Any, where: str, name: str) -> list[str]:
     if unknown:
         raise bad_input(where, f"{name} to name phenotypes from {', '.join(phenotypes.PHENOTYPES)}", f"{unknown}",
                         "Unknown phenotypes cannot be drawn: check the spelling (lowercase), e.g. 'mitotic'.")
-    return items
+    return cast("list[str]", items)  # require_nonempty returns a list, and every name was checked above
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,21 @@ def parse_intent(transcript: str, threshold: float = 0.75) -> Intent:
 
     Each word counts for the one keyword it is most similar to; short words must match exactly, so "any" is
     not read as "many". Ties go to the more specific action (dividing, then describe, then count).
+
+    Args:
+        transcript: one transcript, e.g. ``wu.asr.transcribe([clip])[0]``; case does not matter.
+        threshold: the similarity (0-1, difflib ratio) at which a word of 4+ letters counts as a keyword.
+
+    Returns:
+        An :class:`Intent`: ``action`` (``"count"``, ``"dividing"``, ``"describe"`` or ``"unknown"`` when no action
+        scores 1 or more), the ``matched`` words and the winning ``score``.
+
+    Example:
+        >>> wu.assistant.parse_intent("how many nucleii are there").action
+        'count'
     """
     if not isinstance(transcript, str):
-        raise AssistantTypeError(f"parse_intent: expected the transcript as a string; got {describe(transcript)}. "
+        raise InputError(f"parse_intent: expected the transcript as a string; got {describe(transcript)}. "
                                  "Pass one transcript, e.g. asr.transcribe([clip])[0].")
     require_number(threshold, "parse_intent", "threshold", minimum=0.0, maximum=1.0)
     scores = {action: 0.0 for action in INTENT_KEYWORDS}
@@ -103,7 +118,20 @@ class Field:
 
 
 def compose_field(seed: int, wanted: Sequence[str], grid: int = 4) -> Field:
-    """Tile ``grid``×``grid`` fluorescence cells drawn with lab 05's generator; ``wanted`` lists their phenotypes."""
+    """Tile ``grid``×``grid`` fluorescence cells drawn with lab 05's generator; ``wanted`` lists their phenotypes.
+
+    Args:
+        seed: the generator seed (>= 0) for the pool of cells the tiles are taken from.
+        wanted: one phenotype name per tile, row by row (``grid * grid`` names from ``cell_images.PHENOTYPES``).
+        grid: tiles per side; each tile is 32 px, so the field is ``32 * grid`` px square.
+
+    Returns:
+        A :class:`Field`: ``rgb`` (H, W, 3) float32 in [0, 1], the ``phenotypes`` by tile, ``grid`` and ``tile_px``;
+        ``field.image`` is the grey image the nuclei model sees.
+
+    Example:
+        >>> field_ = wu.assistant.compose_field(3, ["interphase"] * 15 + ["mitotic"])
+    """
     where = "compose_field"
     grid = require_int(grid, where, "grid", minimum=1)
     seed = require_int(seed, where, "seed", minimum=0)
@@ -144,7 +172,19 @@ def _require_image_and_labels(image: Any, labels: Any, tile_px: Any, where: str,
 
 
 def tile_crops(rgb: np.ndarray, labels: np.ndarray, tile_px: int = FIELD_TILE_PX) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
-    """The grid tiles in which the segmentation found at least one nucleus, with their (row, column)."""
+    """The grid tiles in which the segmentation found at least one nucleus, with their (row, column).
+
+    Args:
+        rgb: the field's (H, W, 3) or (H, W) image, e.g. ``field.rgb``.
+        labels: the (H, W) instance labels of the same image, from :func:`segment_nuclei` (0 = background).
+        tile_px: the tile's side (px); tiles that do not fit whole at the right or bottom edge are skipped.
+
+    Returns:
+        ``(crops, where)``: the tile images with a nucleus, and the (row, column) of each, in row-major order.
+
+    Example:
+        >>> crops, where = wu.assistant.tile_crops(field_.rgb, labels)
+    """
     rgb, labels, tile_px = _require_image_and_labels(rgb, labels, tile_px, "tile_crops")
     crops, where = [], []
     for r in range(rgb.shape[0] // tile_px):
@@ -163,6 +203,18 @@ def calibrate_threshold(phenotype: str, max_false_positive_rate: float = 0.01, n
     A yes/no question about a whole field multiplies per-cell mistakes (16 cells at 3% each: a false "yes" one
     time in three), so the assistant calls a phenotype only above an operating point chosen on labelled cells
     that none of the scripted fields use (lab 05's generator, fluorescence, another seed).
+
+    Args:
+        phenotype: the phenotype to call, from ``cell_images.PHENOTYPES``, e.g. ``"mitotic"``.
+        max_false_positive_rate: the largest share (0-0.5) of other fluorescence cells allowed at or above it.
+        n_cells: labelled cells to generate (at least 60); only the fluorescence ones are scored.
+        seed: the generator seed of the calibration cells (not one the scripted fields use).
+
+    Returns:
+        The threshold on P(``phenotype``) from :func:`phenotype_probabilities` (with rotations).
+
+    Example:
+        >>> MITOTIC_THRESHOLD = wu.assistant.calibrate_threshold("mitotic", max_false_positive_rate=0.01)
     """
     where = "calibrate_threshold"
     require_choice(phenotype, where, "phenotype", phenotypes.PHENOTYPES,
@@ -170,7 +222,7 @@ def calibrate_threshold(phenotype: str, max_false_positive_rate: float = 0.01, n
     require_number(max_false_positive_rate, where, "max_false_positive_rate", minimum=0.0, maximum=0.5)
     require_int(n_cells, where, "n_cells", minimum=60)  # about 5 fluorescence cells of each phenotype
     require_int(seed, where, "seed", minimum=0)
-    from .multimodal import phenotype_probabilities
+    from workshop_utils.multimodal import phenotype_probabilities
 
     cells = phenotypes.make_cells(n_cells, seed=seed, size=FIELD_TILE_PX)
     keep = cells.stains == phenotypes.STAINS.index("fluorescence")
@@ -182,54 +234,27 @@ def calibrate_threshold(phenotype: str, max_false_positive_rate: float = 0.01, n
     return float(np.nextafter(negatives[len(negatives) - allowed - 1], 1.0))
 
 
-class TritonPredictor:
-    """A ``segment_nuclei`` predictor that sends each tile batch to ``nuclei_unet`` on a Triton server (HTTP)."""
-
-    def __init__(self, http_url: str, model: str = "nuclei_unet", headers: dict[str, str] | None = None) -> None:
-        where = "TritonPredictor"
-        address = http_url.removeprefix("http://") if isinstance(http_url, str) else None
-        if address is None or not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?", address):
-            raise bad_input(where, "http_url as 'host:port' (or 'http://host:port')", describe(http_url),
-                            "Pass server.http_url from wu.serve_models(...), e.g. '127.0.0.1:8000'.")
-        if not isinstance(model, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", model):
-            raise bad_input(where, "model as a Triton model name (letters, digits, . _ -)", describe(model),
-                            "Use the name in the model repository, e.g. model='nuclei_unet'.")
-        if headers is not None and not (isinstance(headers, Mapping) and
-                                        all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
-            raise bad_input(where, "headers as a dict of str to str (or None)", describe(headers),
-                            "Pass e.g. headers={'Authorization': 'Bearer <token>'}, or leave it out.")
-        import tritonclient.http as httpclient
-
-        self._module = httpclient
-        self._client = httpclient.InferenceServerClient(address)
-        self.model = model
-        self.headers = headers or {}
-        self.calls = 0
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """Logits (N, C, T, T) from the server for float32 tiles (N, 1, T, T)."""
-        data = as_array(batch, "TritonPredictor.__call__", "batch", ndim=4,
-                        fix="Pass float32 tiles (N, 1, T, T), as segment_nuclei(model, image, predictor=...) does.")
-        if data.shape[1] != 1:
-            raise bad_input("TritonPredictor.__call__", "batch (N, 1, T, T) with one grey channel", describe(data),
-                            "Send grey tiles: batch[:, :1], or batch[:, None] for an (N, T, T) stack.")
-        data = np.ascontiguousarray(data, dtype=np.float32)
-        from .acceleration import INPUT_NAME, OUTPUT_NAME
-
-        request = self._module.InferInput(INPUT_NAME, list(data.shape), "FP32")
-        request.set_data_from_numpy(data)
-        result = self._client.infer(self.model, [request], outputs=[self._module.InferRequestedOutput(OUTPUT_NAME)],
-                                    headers=self.headers)
-        self.calls += 1
-        return result.as_numpy(OUTPUT_NAME)
-
-    def close(self) -> None:
-        self._client.close()
 
 
 @dataclass
 class Answer:
-    """The assistant's reply to one question, with what it found and the time each stage took."""
+    """The assistant's reply to one question, with what it found and the time each stage took.
+
+    Args:
+        question: the question as asked (the text that was spoken).
+        transcript: what the speech model heard.
+        intent: the :class:`Intent` parsed from the transcript.
+        text: the reply, from :func:`answer_text`.
+        count: nuclei counted, or None when the question did not need the nuclei model.
+        dividing: (row, column) of each tile called dividing; empty for none.
+        phenotype_counts: ``{phenotype: number of tiles}`` the image-text model found; empty for none.
+        stage_ms: wall time of each stage (ms), e.g. ``{"asr": 41.0, "segment": 12.5}``.
+        labels: the (H, W) instance labels of the segmentation, or None.
+        correct: whether the reply matched the truth; None until the lab checks it.
+
+    Example:
+        >>> wu.assistant.Answer(question, transcript, intent, text, count, dividing, found, ms, labels)
+    """
 
     question: str
     transcript: str
@@ -244,7 +269,20 @@ class Answer:
 
 
 def answer_text(intent: Intent, count: int, phenotype_counts: dict[str, int], dividing: list[tuple[int, int]]) -> str:
-    """The sentence the assistant says for an intent and what the models found."""
+    """The sentence the assistant says for an intent and what the models found.
+
+    Args:
+        intent: the :class:`Intent` from :func:`parse_intent`; its ``action`` picks the sentence.
+        count: nuclei found (>= 0).
+        phenotype_counts: ``{phenotype: tiles}`` found, used by ``describe``; ``{}`` for none.
+        dividing: (row, column) of each dividing tile, used by ``dividing``; ``[]`` for none.
+
+    Returns:
+        One sentence, e.g. ``"I count 14 nuclei in this image."``; an ``unknown`` intent says what it can do.
+
+    Example:
+        >>> text = wu.assistant.answer_text(intent, count, found, dividing)
+    """
     where = "answer_text"
     if not isinstance(intent, Intent):
         raise bad_input(where, "intent as an assistant.Intent", describe(intent),
@@ -273,7 +311,22 @@ def answer_text(intent: Intent, count: int, phenotype_counts: dict[str, int], di
 
 def overlay(ax: Any, image: np.ndarray, labels: np.ndarray, title: str, marks: dict[tuple[int, int], str] | None = None,
             tile_px: int = FIELD_TILE_PX) -> None:
-    """Draw the image, nucleus outlines and per-tile phenotype labels on a matplotlib axis."""
+    """Draw the image, nucleus outlines and per-tile phenotype labels on a matplotlib axis.
+
+    Shows ``image`` in grey with the outlines of ``labels`` over it and each mark in cyan at its tile's top-left
+    corner, sets ``title`` and hides the axes.
+
+    Args:
+        ax: the matplotlib ``Axes`` to draw on.
+        image: the (H, W) or (H, W, 3) image.
+        labels: (H, W) instance labels of the same size, from :func:`segment_nuclei`.
+        title: the axis title, e.g. the question and the answer.
+        marks: ``{(row, column): text}`` written on those tiles, e.g. each tile's phenotype; None for none.
+        tile_px: the tile's side (px) that places the marks.
+
+    Example:
+        >>> wu.assistant.overlay(ax, image, answer.labels, answer.text, item.get("marks"))
+    """
     where = "overlay"
     if not hasattr(ax, "imshow") or not hasattr(ax, "text"):
         raise bad_input(where, "ax as a matplotlib Axes", describe(ax), "Pass one axis: fig, ax = plt.subplots().")

@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import phenotypes
-from .inputs import (as_array, bad_input, describe, require_instance, require_int, require_same_length,
-                     require_texts)
-from .multimodal import (ImageTower, _require_cells, _require_image_batch, _require_images, _require_settings,
-                         _require_tensor, _to_tensor, lr_at)
-from .phenotypes import CellSet
+from workshop_utils import cell_images as phenotypes
+from workshop_utils.cell_images import CellSet
+from workshop_utils.core.inputs import (
+    as_array,
+    bad_input,
+    describe,
+    require_instance,
+    require_int,
+    require_same_length,
+    require_texts,
+)
+from workshop_utils.multimodal.checks import (
+    require_cells,
+    require_image_batch,
+    require_images,
+    require_settings,
+    require_tensor,
+)
+from workshop_utils.multimodal.clip import ImageTower, lr_at, to_tensor
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 
@@ -34,7 +48,16 @@ def _require_text(text: Any, where: str) -> str:
 
 
 class WordTokenizer:
-    """Whole-word vocabulary of the caption templates (real VLMs use the LLM's sub-word tokenizer)."""
+    """Whole-word vocabulary of the caption templates (real VLMs use the LLM's sub-word tokenizer).
+
+    Ids 0-3 are ``<pad>``, ``<bos>``, ``<eos>``, ``<unk>``; ``encode``, ``batch`` and ``decode`` convert captions.
+
+    Args:
+        texts: the captions whose words make the vocabulary, e.g. ``wu.cell_images.all_captions()``.
+
+    Example:
+        >>> tokenizer = wu.vlm.WordTokenizer(wu.cell_images.all_captions())
+    """
 
     def __init__(self, texts: Sequence[str]) -> None:
         texts = require_texts(texts, "WordTokenizer", "texts")
@@ -102,7 +125,19 @@ VLM_PROFILES: dict[str, VlmSettings] = {
 
 
 class TinyVLM(nn.Module):
-    """Frozen image tower -> 2-layer MLP projector -> LlamaForCausalLM over [image tokens, caption tokens]."""
+    """Frozen image tower -> 2-layer MLP projector -> LlamaForCausalLM over [image tokens, caption tokens].
+
+    The tower is copied and frozen, so training the captioner leaves the CLIP model untouched; only the projector
+    and the language model learn. ``generate(features)`` decodes captions greedily.
+
+    Args:
+        tower: the trained image encoder of lab 05's CLIP model, ``model.tower``.
+        tokenizer: the :class:`WordTokenizer` of the captions.
+        settings: the language model's size and training, e.g. ``wu.vlm.VLM_PROFILES[PROFILE]``.
+
+    Example:
+        >>> captioner = wu.vlm.TinyVLM(model.tower, tokenizer, vlm_settings).to(device)
+    """
 
     def __init__(self, tower: ImageTower, tokenizer: WordTokenizer, settings: VlmSettings) -> None:
         super().__init__()
@@ -132,11 +167,11 @@ class TinyVLM(nn.Module):
     @torch.no_grad()
     def image_features(self, x: torch.Tensor) -> torch.Tensor:
         """Frozen encoder output as a token sequence (B, h*w, channels)."""
-        _require_image_batch(x, "TinyVLM.image_features")
+        require_image_batch(x, "TinyVLM.image_features")
         return self.vision(x).flatten(2).transpose(1, 2).float()
 
     def _check(self, where: str, features: Any, ids: Any = None) -> None:
-        _require_tensor(features, where, "features", 3, width=self.projector[0].in_features,
+        require_tensor(features, where, "features", 3, width=cast(nn.Linear, self.projector[0]).in_features,
                         fix="Pass image tokens from vlm.features_of(captioner, images).")
         if ids is not None:
             ok = isinstance(ids, torch.Tensor) and ids.ndim == 2 and ids.numel() > 0 and ids.dtype == torch.long
@@ -182,7 +217,17 @@ def _require_vlm(vlm: Any, where: str) -> TinyVLM:
 
 
 def parameter_counts(vlm: TinyVLM) -> dict[str, int]:
-    """Parameters per part: vision encoder, projector, language model, total."""
+    """Parameters per part: vision encoder, projector, language model, total.
+
+    Args:
+        vlm: the :class:`TinyVLM` captioner.
+
+    Returns:
+        ``{"vision": n, "projector": n, "llm": n, "total": n}``, frozen parameters included.
+
+    Example:
+        >>> counts = wu.vlm.parameter_counts(captioner)
+    """
     _require_vlm(vlm, "parameter_counts")
     count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     parts = {"vision": count(vlm.vision), "projector": count(vlm.projector), "llm": count(vlm.llm)}
@@ -190,25 +235,49 @@ def parameter_counts(vlm: TinyVLM) -> dict[str, int]:
 
 
 def features_of(vlm: TinyVLM, images: np.ndarray, batch: int = 512) -> torch.Tensor:
-    """Image tokens for a set of images, computed once (the encoder is frozen)."""
+    """Image tokens for a set of images, computed once (the encoder is frozen).
+
+    Args:
+        vlm: the :class:`TinyVLM` captioner.
+        images: (N, H, W, 3) float images in [0, 1], e.g. ``cells.images``.
+        batch: images encoded per forward pass (a memory bound, not a result setting).
+
+    Returns:
+        A float32 tensor (N, h*w, channels) of image tokens on the captioner's device.
+
+    Example:
+        >>> captions = captioner.generate(wu.vlm.features_of(captioner, heldout.images))
+    """
     _require_vlm(vlm, "features_of")
-    images = _require_images(images, "features_of")
+    images = require_images(images, "features_of")
     batch = require_int(batch, "features_of", "batch", minimum=1)
     return _features(vlm, images, batch)
 
 
 def _features(vlm: TinyVLM, images: np.ndarray, batch: int = 512) -> torch.Tensor:
     device = next(vlm.projector.parameters()).device
-    return torch.cat([vlm.image_features(_to_tensor(images[i:i + batch], device))
+    return torch.cat([vlm.image_features(to_tensor(images[i:i + batch], device))
                       for i in range(0, len(images), batch)])
 
 
 def train_vlm(vlm: TinyVLM, cells: CellSet, settings: VlmSettings) -> dict[str, Any]:
-    """Train projector + LLM to caption ``cells`` (AdamW, warm-up + cosine); returns the loss history and train_s."""
+    """Train projector + LLM to caption ``cells`` (AdamW, warm-up + cosine); returns the loss history and train_s.
+
+    Args:
+        vlm: the :class:`TinyVLM` to train, on its device.
+        cells: the captioned training cells, from :func:`make_cells`.
+        settings: steps, batch size, peak learning rate, seed and CPU threads, e.g. ``wu.vlm.VLM_PROFILES[PROFILE]``.
+
+    Returns:
+        ``{"step": [...], "loss": [...], "train_s": s}``: the loss every 10 steps (and the last), and wall time (s).
+
+    Example:
+        >>> vlm_history = wu.vlm.train_vlm(captioner, train, vlm_settings)
+    """
     _require_vlm(vlm, "train_vlm")
-    _require_cells(cells, "train_vlm")
-    _require_settings(settings, VlmSettings, "train_vlm", "vlm.VLM_PROFILES")
-    images = _require_images(cells.images, "train_vlm")
+    require_cells(cells, "train_vlm")
+    require_settings(settings, VlmSettings, "train_vlm", "VLM_PROFILES")
+    images = require_images(cells.images, "train_vlm")
     torch.manual_seed(settings.seed)
     device = next(vlm.projector.parameters()).device
     threads_before = torch.get_num_threads()
@@ -243,7 +312,18 @@ def train_vlm(vlm: TinyVLM, cells: CellSet, settings: VlmSettings) -> dict[str, 
 
 
 def caption_class(caption: str) -> str | None:
-    """The phenotype a caption names (one of its training phrases), or None when it names none or several."""
+    """The phenotype a caption names (one of its training phrases), or None when it names none or several.
+
+    Args:
+        caption: one caption, e.g. generated by the captioner.
+
+    Returns:
+        A name from ``wu.cell_images.PHENOTYPES``, or None.
+
+    Example:
+        >>> wu.vlm.caption_class("a dividing cell in metaphase, fluorescent stain, 40x magnification")
+        'mitotic'
+    """
     if not isinstance(caption, str):
         raise bad_input("caption_class", "caption as one string", describe(caption),
                         "Pass one caption; for a list use [vlm.caption_class(c) for c in captions].")
@@ -251,8 +331,19 @@ def caption_class(caption: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def caption_class_accuracy(captions: Sequence[str], labels: Sequence[int]) -> float:
-    """Fraction of captions whose phenotype phrase is the image's true phenotype."""
+def caption_class_accuracy(captions: Sequence[str], labels: Sequence[int] | np.ndarray) -> float:
+    """Fraction of captions whose phenotype phrase is the image's true phenotype.
+
+    Args:
+        captions: one caption per image (an empty caption counts as wrong).
+        labels: the images' phenotype indices into ``PHENOTYPES`` (``cells.labels``, not names).
+
+    Returns:
+        The accuracy in [0, 1]; a caption naming no phenotype or several counts as wrong.
+
+    Example:
+        >>> caption_accuracy = wu.vlm.caption_class_accuracy(captions, heldout.labels)
+    """
     where = "caption_class_accuracy"
     captions = require_texts(captions, where, "captions", allow_blank=True)  # a generated caption may be empty
     labels = as_array(labels, where, "labels", ndim=1, kind="integer",
@@ -261,5 +352,5 @@ def caption_class_accuracy(captions: Sequence[str], labels: Sequence[int]) -> fl
     if labels.min() < 0 or labels.max() >= len(phenotypes.PHENOTYPES):
         raise bad_input(where, f"labels between 0 and {len(phenotypes.PHENOTYPES) - 1} (indices into PHENOTYPES)",
                         f"labels from {labels.min()} to {labels.max()}", "Pass cells.labels of a ph.make_cells set.")
-    hits = [caption_class(c) == phenotypes.PHENOTYPES[y] for c, y in zip(captions, labels)]
+    hits = [caption_class(c) == phenotypes.PHENOTYPES[y] for c, y in zip(captions, labels, strict=True)]
     return float(np.mean(hits)) if hits else 0.0

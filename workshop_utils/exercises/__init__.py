@@ -11,30 +11,25 @@ import importlib
 import math
 import numbers
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ..errors import WorkshopError
-from ..inputs import bad_input, describe
+from workshop_utils.core.errors import InputError
+from workshop_utils.core.inputs import bad_input, describe
 
 Checker = Callable[[Any], "str | None"]
 _CHECKS: dict[str, tuple[Checker, str]] = {}
 _ID = re.compile(r"^(\d\d)-[a-z0-9-]+$")
 
 
-class UnknownExerciseError(WorkshopError, KeyError):
-    """``check`` was given an exercise id no lab registers (still a KeyError)."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else ""
-
 
 def exercise(exercise_id: str, confirmation: str) -> Callable[[Checker], Checker]:
     """Register ``fn`` as the check of ``exercise_id``; ``confirmation`` is printed on a right answer."""
     if not isinstance(exercise_id, str) or not _ID.match(exercise_id):
-        raise bad_input("exercises.exercise", "an id like '01-transforms' (lab number, dash, lower-case name)",
+        raise bad_input("exercise", "an id like '01-transforms' (lab number, dash, lower-case name)",
                         describe(exercise_id), "Name the check after its lab: two digits, a dash, then a-z, 0-9, -.")
     if not isinstance(confirmation, str) or not confirmation.strip():
-        raise bad_input("exercises.exercise", "confirmation as a sentence printed on a right answer",
+        raise bad_input("exercise", "confirmation as a sentence printed on a right answer",
                         describe(confirmation), "Say what the right answer shows, in one sentence.")
 
     def register(fn: Checker) -> Checker:
@@ -53,13 +48,24 @@ def _lookup(exercise_id: str) -> tuple[Checker, str]:
             pass
     if exercise_id not in _CHECKS:
         known = ", ".join(map(repr, known_checks()))
-        raise UnknownExerciseError(f"exercises.check: expected an exercise id, one of {known}; got "
+        raise InputError(f"check: expected an exercise id, one of {known}; got "
                                    f"{describe(exercise_id)}. Check the id in the notebook cell.")
     return _CHECKS[exercise_id]
 
 
 def check(exercise_id: str, value: Any) -> bool:
-    """Print whether ``value`` answers the exercise, with a hint on a wrong answer; return True when right."""
+    """Print whether ``value`` answers the exercise, with a hint on a wrong answer; return True when right.
+
+    Args:
+        exercise_id: the id the notebook cell names, e.g. ``"00-matmul-flops"``; an unknown id is an error.
+        value: your answer, of the kind the exercise asks for (a number, an array, a transform list...).
+
+    Returns:
+        True when the answer is right; False after printing a hint (also when the answer could not be checked).
+
+    Example:
+        >>> wu.check("00-matmul-flops", flops)
+    """
     checker, confirmation = _lookup(exercise_id)
     try:
         hint = checker(value)
@@ -81,7 +87,7 @@ def known_checks() -> list[str]:
     return sorted(_CHECKS)
 
 
-def _number(value: Any) -> float | None:
+def as_answer_number(value: Any) -> float | None:
     """A finite real number from an int, float, numpy scalar or one-element array/tensor; None for anything else."""
     if isinstance(value, (str, bytes, bool)):
         return None
@@ -97,6 +103,6 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _not_a_number(value: Any, example: str) -> str:
+def not_a_number(value: Any, example: str) -> str:
     """The hint for an answer that should have been one finite number."""
     return f"expected one finite number, e.g. {example}; got {describe(value)}."

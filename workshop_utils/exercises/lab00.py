@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _not_a_number, _number, exercise
+from workshop_utils.exercises import as_answer_number, exercise, not_a_number
 
 MATMUL_N = 1024
 
@@ -13,9 +13,9 @@ MATMUL_N = 1024
 def matmul_flops(value: Any) -> str | None:
     """The FLOPs of a 1024×1024 @ 1024×1024 matmul."""
     expected = 2 * MATMUL_N**3
-    got = _number(value)
+    got = as_answer_number(value)
     if got is None:
-        return _not_a_number(value, "flops = 2 * n**3")
+        return not_a_number(value, "flops = 2 * n**3")
     if got == expected:
         return None
     if got == MATMUL_N**3:

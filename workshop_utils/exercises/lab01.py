@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..inputs import describe
-from . import exercise
+from workshop_utils.core.inputs import describe
+from workshop_utils.exercises import exercise
 
 
 def _array(value: Any) -> np.ndarray | None:
@@ -55,7 +55,7 @@ def transforms(value: Any) -> str | None:
                 "the scale. The model expects percentiles: lower=1, upper=99.8, clip=True.")
     if saturated > 0.01 or float((image <= 1e-6).mean()) > 0.05:
         return (f"{saturated:.1%} of pixels are at 1.0, more than the top 0.2% the model was trained with; use "
-                "lower=1, upper=99.8 (the percentiles in wu.NORMALISATION).")
+                "lower=1, upper=99.8 (the percentiles in wu.nuclei.NORMALISATION).")
     if str(image.dtype) != "float32":
         return f"image dtype is {image.dtype}; the network's weights are float32. Keep EnsureTyped(dtype=torch.float32)."
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _not_a_number, _number, exercise
+from workshop_utils.exercises import as_answer_number, exercise, not_a_number
 
 FRACTION, SPEEDUP = 0.6, 2.5
 
@@ -12,9 +12,9 @@ FRACTION, SPEEDUP = 0.6, 2.5
 @exercise("02-amdahl", "Only the accelerated fraction shrinks: 1 / ((1 - f) + f / s). The rest caps the gain.")
 def amdahl(value: Any) -> str | None:
     """End-to-end speedup when a fraction f = 0.6 of the time runs s = 2.5 times faster."""
-    got = _number(value)
+    got = as_answer_number(value)
     if got is None:
-        return _not_a_number(value, "predicted = 1 / ((1 - f) + f / s)")
+        return not_a_number(value, "predicted = 1 / ((1 - f) + f / s)")
     expected = 1 / ((1 - FRACTION) + FRACTION / SPEEDUP)
     if abs(got - expected) < 1e-6:
         return None

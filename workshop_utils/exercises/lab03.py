@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from . import _not_a_number, _number, exercise
+from workshop_utils.exercises import as_answer_number, exercise, not_a_number
 
 BATCH = 4
 FIXED_COST_MS = 10.0
@@ -39,9 +39,9 @@ def infer_input(value: Any) -> str | None:
 def ideal_batching(value: Any) -> str | None:
     """Best-case requests/s of the fixed-cost model with 8 closed-loop clients and perfect batching."""
     expected = CLIENTS * 1000.0 / FIXED_COST_MS
-    got = _number(value)
+    got = as_answer_number(value)
     if got is None:
-        return _not_a_number(value, "ideal_rps = 8 * 1000 / 10")
+        return not_a_number(value, "ideal_rps = 8 * 1000 / 10")
     if abs(got - expected) <= 0.01 * expected:
         return None
     if abs(got - 1000.0 / FIXED_COST_MS) < 1:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ..inputs import bad_input, describe
-from . import _number, exercise
+from workshop_utils.core.inputs import bad_input, describe
+from workshop_utils.exercises import as_answer_number, exercise
 
 # (reference, hypothesis, WER): substitutions, deletions, insertions and an empty hypothesis.
 CASES: list[tuple[str, str, float]] = [
@@ -36,7 +37,7 @@ def reference_wer(reference: str, hypothesis: str) -> float:
 
 def _positional(reference: str, hypothesis: str) -> float:
     ref, hyp = reference.split(), hypothesis.split()
-    wrong = sum(r != h for r, h in zip(ref, hyp)) + abs(len(ref) - len(hyp))
+    wrong = sum(r != h for r, h in zip(ref, hyp, strict=False)) + abs(len(ref) - len(hyp))
     return wrong / max(1, len(ref))
 
 
@@ -53,7 +54,7 @@ def word_error_rate_function(value: Any) -> str | None:
         except Exception as exc:  # the attendee's own code: report its failure as a hint
             return (f"{call} raised {type(exc).__name__}: {exc}; expected a function of two strings that returns "
                     "a float.")
-        got = _number(result)
+        got = as_answer_number(result)
         if got is None:
             return f"{call} returned {describe(result)}; expected one finite float, the WER."
         if abs(got - expected) <= 1e-9:

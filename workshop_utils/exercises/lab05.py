@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ..inputs import describe
-from . import _number, exercise
+from workshop_utils.core.inputs import describe
+from workshop_utils.exercises import as_answer_number, exercise
 
 
 def _reference(image_emb: Any, text_emb: Any, temperature: float) -> float:
@@ -35,7 +36,7 @@ def infonce(value: Callable[..., Any]) -> str | None:
     except Exception as exc:  # the attendee's own code: report its failure as a hint
         return (f"clip_loss(image_emb, text_emb, 0.1) on (8, 16) embeddings raised {type(exc).__name__}: {exc}; "
                 "expected a function of two (N, D) tensors and a float that returns a scalar loss.")
-    got = _number(result)
+    got = as_answer_number(result)
     if got is None:
         return f"clip_loss returned {describe(result)}; expected a scalar loss (a 0-d tensor or a float), finite."
     expected = _reference(images, texts, temperature)

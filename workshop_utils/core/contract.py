@@ -1,0 +1,34 @@
+"""What a Triton client and the workshop's server agree on, in one torch-free module.
+
+The ONNX export (lab 02), the PyTriton worker and ``tritonserver`` repository (lab 03), and every client (lab 03's
+``tritonclient`` calls, the capstone's :class:`~workshop_utils.serving.predictors.TritonPredictor`) read these names
+from here, so a rename cannot leave one side behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# The nuclei model's tensors: float32 (N, 1, T, T) in, float32 (N, C, T, T) out, N dynamic.
+INPUT_NAME = "image"
+OUTPUT_NAME = "logits"
+
+# Model names on the server: the nuclei UNet, and a model whose cost per call is fixed (lab 03's batching study).
+NUCLEI_MODEL = "nuclei_unet"
+FIXED_COST_MODEL = "fixed_cost"
+MODELS: tuple[str, ...] = (NUCLEI_MODEL, FIXED_COST_MODEL)  # what the PyTriton worker serves
+
+# Access control: the server process reads its token from TOKEN_ENV; clients send it in TOKEN_HEADER (HTTP) or
+# GRPC_TOKEN_HEADER (gRPC metadata, which Triton names with its protocol prefix).
+TOKEN_ENV = "WORKSHOP_TRITON_TOKEN"
+TOKEN_HEADER = "triton-access-token"
+GRPC_TOKEN_HEADER = f"triton-grpc-protocol-{TOKEN_HEADER}"
+
+# PyTriton names its shared-memory regions after the worker's pid (its own spelling, "pytrtion").
+SHARED_MEMORY_DIR = Path("/dev/shm")
+SHARED_MEMORY_PREFIX = "pytrtion"
+
+
+def shared_memory_regions(pid: int) -> list[Path]:
+    """PyTriton's shared-memory files for the worker process ``pid`` (left behind only when it crashed)."""
+    return sorted(SHARED_MEMORY_DIR.glob(f"{SHARED_MEMORY_PREFIX}{pid}-*"))

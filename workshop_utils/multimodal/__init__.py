@@ -1,0 +1,67 @@
+"""Lab 05 Part A's image-text model for cell phenotypes (``wu.multimodal.<name>``), used again by the capstone.
+
+- :mod:`~workshop_utils.multimodal.text`: the frozen MiniLM text tower and its embedding cache;
+- :mod:`~workshop_utils.multimodal.clip`: the image tower, the contrastive loss and training, zero-shot and
+  retrieval scores, save and load;
+- :mod:`~workshop_utils.multimodal.classify`: name the phenotype of any crop with the saved model;
+- :mod:`~workshop_utils.multimodal.checks`: argument checks shared with the VLM of Part B.
+"""
+
+from workshop_utils.multimodal.artifact import ensure_cell_clip, load_cell_clip, save_cell_clip
+from workshop_utils.multimodal.checks import (
+    require_cells,
+    require_image_batch,
+    require_images,
+    require_settings,
+    require_tensor,
+)
+from workshop_utils.multimodal.classify import classify_cells, phenotype_probabilities
+from workshop_utils.multimodal.clip import (
+    ARTIFACT,
+    CLIP_PROFILES,
+    CellClip,
+    ClipSettings,
+    ImageTower,
+    clip_loss,
+    embed_images,
+    embed_prompts,
+    lr_at,
+    require_clip_model,
+    retrieval_recall,
+    to_tensor,
+    train_clip,
+    zero_shot,
+)
+from workshop_utils.multimodal.text import TEXT_DIM, TEXT_MODEL, encode_texts, load_text_encoder, text_model_dir
+
+__all__ = [
+    "ARTIFACT",
+    "CLIP_PROFILES",
+    "TEXT_DIM",
+    "TEXT_MODEL",
+    "CellClip",
+    "ClipSettings",
+    "ImageTower",
+    "classify_cells",
+    "clip_loss",
+    "embed_images",
+    "embed_prompts",
+    "encode_texts",
+    "ensure_cell_clip",
+    "load_cell_clip",
+    "load_text_encoder",
+    "lr_at",
+    "phenotype_probabilities",
+    "require_cells",
+    "require_clip_model",
+    "require_image_batch",
+    "require_images",
+    "require_settings",
+    "require_tensor",
+    "retrieval_recall",
+    "save_cell_clip",
+    "text_model_dir",
+    "to_tensor",
+    "train_clip",
+    "zero_shot",
+]

@@ -18,6 +18,9 @@ from workshop_utils.core.errors import InputError
     ("are eny cels diviting", "dividing"),      # ASR slips
     ("describe this image", "describe"),
     ("descrbe this imge", "describe"),
+    ("how man nue nauclei ar in this image", "count"),  # no keyword survives: read as the closest question
+    ("how man ighy cells are in his image", "count"),
+    ("is this image in focus", "unknown"),  # close to no question the assistant answers
     ("well b three forty two nuclei", "unknown"),  # a lab note, not a question
     ("", "unknown"),
 ])

@@ -24,6 +24,13 @@ def noop() -> None:
     return None
 
 
+class _Savable:
+    """Stands in for a matplotlib Figure: the name check must fire before anything is written."""
+
+    def savefig(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("savefig must not run for a bad name")
+
+
 def recorder() -> results.LabRecorder:
     """A recorder that is never finished, so nothing is written."""
     return results.LabRecorder(lab="99_demo", profile="smoke")
@@ -80,6 +87,10 @@ CASES = [
     Case("core.results.LabRecorder.record", lambda: recorder().record(latency=np.array([1.0, 2.0])), "one named figure", label="array"),
     Case("core.results.LabRecorder.record", lambda: recorder().record(**{"": 1.0}), "metric name as a non-blank string", label="empty-name"),
     Case("core.results.LabRecorder.record", lambda: recorder().record(**{"dice real": 1.0}), "without spaces", label="spaced-name"),
+    Case("core.results.LabRecorder.figure", lambda: recorder().figure("not a figure", "loss"), "matplotlib Figure",
+         label="not-a-figure"),
+    Case("core.results.LabRecorder.figure", lambda: recorder().figure(_Savable(), "../escape"), "file name",
+         label="path-name"),
     Case("core.results.LabRecorder.expect", lambda: recorder().expect("", True), "non-blank sentence", label="empty-name"),
     Case("core.results.LabRecorder.expect", lambda: recorder().expect("dice", None), r"True/False.*got NoneType", label="none"),
     Case("core.results.LabRecorder.expect", lambda: recorder().expect("dice", "0.9 >= 0.8"), "True/False", label="string"),

@@ -96,3 +96,51 @@ def test_troubleshooting_is_keyed_by_the_literal_errors_and_linked_from_the_doct
               "tritonserver_binary": None, "profile": {"profile": "cpu", "reason": "no GPU found"},
               "imports": [], "labs": {}, "data": []}
     assert "docs/troubleshooting.md" in doctor.render(report)
+
+
+@pytest.mark.parametrize(("uid", "allow_root"), [(0, True), (1000, False)], ids=["root", "normal-user"])
+def test_make_lab_passes_allow_root_only_as_root(tmp_path: Path, uid: int, allow_root: bool) -> None:
+    """The recipe `make lab` runs, with `id -u` answering as root or as a normal user and a stand-in jupyter.
+
+    The real server is started as root by tests/test_jupyterlab.py; a normal user cannot be tested for real here
+    (the venv's interpreter lives under /root), so this runs the same recipe with the user's answer faked.
+    """
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    venv, bin_dir = tmp_path / "venv", tmp_path / "bin"
+    (venv / "bin").mkdir(parents=True)
+    bin_dir.mkdir()
+    jupyter = venv / "bin" / "jupyter"
+    jupyter.write_text('#!/bin/sh\necho "jupyter $*"\n')
+    fake_id = bin_dir / "id"
+    fake_id.write_text(f'#!/bin/sh\n[ "$1" = "-u" ] && echo {uid} || exec /usr/bin/id "$@"\n')
+    for script in (jupyter, fake_id):
+        script.chmod(0o755)
+    (venv / ".workshop-lock-sha256").touch()  # newer than the lock: make does not run setup
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", JUPYTER_TOKEN="t" * 32)
+    proc = subprocess.run(["make", "--no-print-directory", "lab", f"VENV={venv}", "PORT=18888", f"LAB_ROOT={tmp_path}"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    launched = next(line for line in proc.stdout.splitlines() if line.startswith("jupyter "))
+    assert ("--allow-root" in launched) is allow_root, launched
+    assert ("running as root" in proc.stdout) is allow_root, proc.stdout
+    assert "--ip=127.0.0.1" in launched and "--IdentityProvider.token=" + "t" * 32 in launched
+    assert f"--ServerApp.root_dir={tmp_path}" in launched
+
+
+def test_a_saved_figure_lands_in_the_results_for_the_slides(isolated_dirs: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lab = results.start_lab("01_monai_nuclei_segmentation", "smoke")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = lab.figure(fig, "loss_curve")
+    plt.close(fig)
+    assert path.is_file() and path.read_bytes()[:4] == b"\x89PNG"
+    record = json.loads(lab.finish().read_text())
+    assert record["figures"] == {"loss_curve": "figures/01_monai_nuclei_segmentation/loss_curve.png"}

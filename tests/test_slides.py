@@ -78,3 +78,46 @@ def test_missing_revealjs_is_an_actionable_error(monkeypatch) -> None:
     monkeypatch.setattr(slides.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(WorkshopError, match="make setup"):
         slides.revealjs_dir()
+
+
+@needs_chromium
+def test_a_deck_shows_the_labs_own_figure_and_number(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built from a lab's results, the overlay slide shows the saved PNG and the measured Dice, offline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from playwright.sync_api import sync_playwright
+
+    from workshop_utils.core import paths, results
+
+    build = tmp_path / "build"
+    monkeypatch.setenv("WORKSHOP_BUILD_DIR", str(build))
+    lab = results.start_lab("01_monai_nuclei_segmentation", "smoke")
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.imshow([[0, 1], [1, 0]])
+    for name in ("training_samples", "loss_curve", "overlay"):
+        lab.figure(fig, name)
+    plt.close(fig)
+    lab.record(dice_real=0.8629, dice_synthetic_heldout=0.9146, count_real=105, count_true=125)
+    lab.finish()
+    deck = next(d for d in slides.build_slides(tmp_path / "slides") if d.stem.startswith("01_"))
+    html = deck.read_text()
+    assert "0.86" in html and 'src="figures/01_monai_nuclei_segmentation/overlay.png"' in html
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9"])
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(deck.as_uri())
+        page.wait_for_function("document.querySelector('.reveal.ready') !== null", timeout=30_000)
+        loaded = page.evaluate("[...document.images].filter(i => i.src.includes('overlay.png'))"
+                               ".map(i => i.complete && i.naturalWidth > 0)")
+        index = page.evaluate("[...document.querySelectorAll('.slides > section')]"
+                              ".findIndex(s => s.innerHTML.includes('overlay.png'))")
+        page.goto(deck.as_uri() + f"#/{index}")
+        page.wait_for_timeout(500)
+        shot = paths.build_dir() / "slide-01-overlay.png"
+        page.screenshot(path=str(shot))
+        browser.close()
+    assert loaded == [True], "the overlay figure did not load from file://"
+    assert shot.is_file()

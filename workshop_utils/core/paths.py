@@ -55,6 +55,13 @@ def results_dir() -> Path:
     return path
 
 
+def figures_dir() -> Path:
+    """The figures each lab saves for the slides, one folder per lab (``build/figures/<lab>/<name>.png``)."""
+    path = build_dir() / "figures"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def data_cache_dir() -> Path:
     """Downloaded and extracted data (``WORKSHOP_DATA_DIR`` overrides ``<repo>/data_cache``).
 

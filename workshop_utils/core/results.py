@@ -98,12 +98,43 @@ class LabRecorder:
     profile: str
     metrics: dict[str, Scalar] = field(default_factory=dict)
     expectations: list[Expectation] = field(default_factory=list)
+    figures: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
     def record(self, **metrics: Any) -> None:
         """Add named figures: ``lab.record(dice_real=0.71, count_real=118)``."""
         for name, value in metrics.items():
             self.metrics[name] = _scalar(name, value)
+
+    def figure(self, fig: Any, name: str) -> Path:
+        """Save a matplotlib figure for the slides as ``build/figures/<lab>/<name>.png`` and list it in the results.
+
+        ``make slides`` puts it on the lab's deck where the deck says ``{{figure:<name>}}``, so the room sees
+        the plot it just made.
+
+        Args:
+            fig: the matplotlib Figure (``fig, ax = plt.subplots()``).
+            name: a short file-safe name, e.g. ``"overlay"``; the deck refers to it by this name.
+
+        Returns:
+            The PNG's path.
+
+        Example:
+            >>> lab.figure(fig, "loss_curve")  # before plt.show()
+        """
+        if not callable(getattr(fig, "savefig", None)):
+            raise bad_input("LabRecorder.figure", "fig as a matplotlib Figure", describe(fig),
+                            "Pass the figure you drew on: fig, ax = plt.subplots(); ...; lab.figure(fig, 'loss').")
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+            raise bad_input("LabRecorder.figure", "name as a short lower-case file name (letters, digits, _ -)",
+                            describe(name), "Pass e.g. 'overlay' or 'loss_curve'.")
+        folder = paths.figures_dir() / self.lab
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{name}.png"
+        with atomic_write(target) as temporary:
+            fig.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
+        self.figures[name] = str(target.relative_to(paths.build_dir()))
+        return target
 
     def expect(self, name: str, ok: bool, detail: str = "") -> bool:
         """Note an asserted outcome; ``finish()`` fails the lab if any is false. Prints a one-line verdict."""
@@ -162,6 +193,7 @@ class LabRecorder:
             "peak_rss_mib": round(peak_rss_mib(), 1),
             "metrics": dict(self.metrics),
             "expectations": [vars(item) for item in self.expectations],
+            "figures": dict(self.figures),  # name -> path under build/, for make slides
             "hardware": hardware.summary(),
             "versions": hardware.library_versions(),
             "passed": self.passed,

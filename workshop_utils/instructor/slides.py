@@ -3,6 +3,8 @@
 nbconvert's slides point at a CDN, which fails in a room without internet. Here reveal.js (MIT) comes from the
 copy shipped inside the ``sphinx-revealjs`` wheel and is copied next to the decks, so they open from file://.
 Slides are Markdown separated by a line ``---`` (vertical sub-slides by ``--``); ``Note:`` starts speaker notes.
+Placeholders such as ``{{metric:dice_real}}`` and ``{{figure:overlay}}`` are filled from the room's own runs
+(:mod:`workshop_utils.instructor.deck_data`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from workshop_utils.core import paths
 from workshop_utils.core.errors import MissingFileError
 from workshop_utils.core.inputs import bad_input, require_file, require_folder, require_path
+from workshop_utils.instructor import deck_data
 
 TEMPLATE = """<!doctype html>
 <html lang="en">
@@ -23,7 +26,16 @@ TEMPLATE = """<!doctype html>
 <title>{title}</title>
 <link rel="stylesheet" href="reveal/dist/reveal.css">
 <link rel="stylesheet" href="reveal/dist/theme/white.css">
-<style>.reveal h1,.reveal h2{{text-transform:none}} .reveal table{{font-size:0.7em}}</style>
+<style>
+.reveal h1,.reveal h2{{text-transform:none}} .reveal table{{font-size:0.7em}}
+.reveal .flow{{display:flex;align-items:center;justify-content:center;flex-wrap:wrap;gap:0.3em;font-size:0.62em}}
+.reveal .flow b{{border:2px solid #76b900;border-radius:0.4em;padding:0.35em 0.6em;background:#f4faea;font-weight:600}}
+.reveal .flow i{{font-style:normal;color:#555}}
+.reveal .flow small{{display:block;font-size:0.75em;font-weight:400;color:#444}}
+.reveal img.lab-figure{{max-height:460px;max-width:92%;border:1px solid #ddd}}
+.reveal .pending{{display:inline-block;border:2px dashed #aaa;color:#777;padding:0.4em 0.8em;font-size:0.6em}}
+.reveal .measured{{color:#3a6d00;font-weight:700}}
+</style>
 </head>
 <body>
 <div class="reveal"><div class="slides">
@@ -62,7 +74,8 @@ def build_deck(source: Path, out_dir: Path) -> Path:
         raise bad_input("build_deck", "source as a Markdown (.md) deck", str(source), "Pass a slides/NN_*.md file.")
     out_dir = require_folder(out_dir, "build_deck", "out_dir",
                              "Create it first (Path(out_dir).mkdir(parents=True)) or use build_slides(), which does.")
-    markdown = source.read_text(encoding="utf-8")
+    markdown = deck_data.fill(source.read_text(encoding="utf-8"), source.stem, paths.results_dir(), paths.build_dir(),
+                              out_dir)
     first = next((line for line in markdown.splitlines() if line.startswith("# ")), source.stem)
     # The deck sits in a <textarea>: escape only what would close it early.
     body = markdown.replace("</textarea", "&lt;/textarea")

@@ -1,22 +1,16 @@
-"""The capstone's microscope assistant: spoken question -> transcript -> intent -> models on Triton -> answer.
-
-Stages (each timed by the lab): ``asr`` (lab 04's NeMo model), ``intent`` (keyword matching that tolerates ASR
-spelling slips), ``segment`` (lab 02's ONNX nuclei model served by Triton, lab 03), ``phenotype`` (lab 05's
-image-text model on crops around the nuclei found) and ``answer`` (text plus an overlay).
+"""The capstone's test images: a synthetic field of cells with known phenotypes, its crops, calibration, overlay.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 
 from workshop_utils import cell_images as phenotypes
-from workshop_utils.core.errors import InputError
 from workshop_utils.core.inputs import (
     as_array,
     bad_input,
@@ -28,17 +22,11 @@ from workshop_utils.core.inputs import (
 )
 
 # Action -> keyword -> weight. What to count ("nuclei", "cells") only tips a question towards counting.
-INTENT_KEYWORDS: dict[str, dict[str, float]] = {
-    "dividing": {"dividing": 1.0, "divide": 1.0, "mitosis": 1.0, "mitotic": 1.0, "metaphase": 1.0},
-    "describe": {"describe": 1.0, "description": 1.0},
-    "count": {"count": 1.0, "many": 1.0, "number": 1.0, "nuclei": 0.5, "cells": 0.25},
-}
-CAPABILITIES = "I can count nuclei, look for dividing cells, or describe the image."
+
 FIELD_TILE_PX = 32
-ACTIONS: tuple[str, ...] = (*INTENT_KEYWORDS, "unknown")
 
 
-def _require_phenotype_names(names: Any, where: str, name: str) -> list[str]:
+def require_phenotype_names(names: Any, where: str, name: str) -> list[str]:
     """A list of phenotype names, each from ``phenotypes.PHENOTYPES``."""
     items = require_nonempty(names, where, name, "Pass a list of phenotype names, e.g. ['interphase'] * 16.")
     unknown = sorted({str(n) for n in items} - set(phenotypes.PHENOTYPES))
@@ -46,56 +34,6 @@ def _require_phenotype_names(names: Any, where: str, name: str) -> list[str]:
         raise bad_input(where, f"{name} to name phenotypes from {', '.join(phenotypes.PHENOTYPES)}", f"{unknown}",
                         "Unknown phenotypes cannot be drawn: check the spelling (lowercase), e.g. 'mitotic'.")
     return cast("list[str]", items)  # require_nonempty returns a list, and every name was checked above
-
-
-@dataclass(frozen=True)
-class Intent:
-    """What the assistant will do, and the transcript words that decided it."""
-
-    action: str  # "count", "dividing", "describe" or "unknown"
-    matched: tuple[str, ...]
-    score: float
-
-
-def _similar(word: str, keyword: str) -> float:
-    return difflib.SequenceMatcher(None, word, keyword).ratio()
-
-
-def parse_intent(transcript: str, threshold: float = 0.75) -> Intent:
-    """Map a transcript to an action; a word may be a slightly misspelt keyword (ASR slips).
-
-    Each word counts for the one keyword it is most similar to; short words must match exactly, so "any" is
-    not read as "many". Ties go to the more specific action (dividing, then describe, then count).
-
-    Args:
-        transcript: one transcript, e.g. ``wu.asr.transcribe([clip])[0]``; case does not matter.
-        threshold: the similarity (0-1, difflib ratio) at which a word of 4+ letters counts as a keyword.
-
-    Returns:
-        An :class:`Intent`: ``action`` (``"count"``, ``"dividing"``, ``"describe"`` or ``"unknown"`` when no action
-        scores 1 or more), the ``matched`` words and the winning ``score``.
-
-    Example:
-        >>> wu.assistant.parse_intent("how many nucleii are there").action
-        'count'
-    """
-    if not isinstance(transcript, str):
-        raise InputError(f"parse_intent: expected the transcript as a string; got {describe(transcript)}. "
-                                 "Pass one transcript, e.g. asr.transcribe([clip])[0].")
-    require_number(threshold, "parse_intent", "threshold", minimum=0.0, maximum=1.0)
-    scores = {action: 0.0 for action in INTENT_KEYWORDS}
-    matched: dict[str, list[str]] = {action: [] for action in INTENT_KEYWORDS}
-    for word in transcript.lower().split():
-        similarity, action, keyword = max(
-            (_similar(word, k), a, k) for a, keywords in INTENT_KEYWORDS.items() for k in keywords
-        )
-        if similarity == 1.0 or (similarity >= threshold and len(word) >= 4):
-            scores[action] += INTENT_KEYWORDS[action][keyword]
-            matched[action].append(word)
-    action = max(INTENT_KEYWORDS, key=lambda a: scores[a])  # dict order breaks ties
-    if scores[action] < 1.0:
-        return Intent("unknown", tuple(w for ws in matched.values() for w in ws), scores[action])
-    return Intent(action, tuple(matched[action]), scores[action])
 
 
 @dataclass
@@ -135,7 +73,7 @@ def compose_field(seed: int, wanted: Sequence[str], grid: int = 4) -> Field:
     where = "compose_field"
     grid = require_int(grid, where, "grid", minimum=1)
     seed = require_int(seed, where, "seed", minimum=0)
-    wanted = _require_phenotype_names(wanted, where, "wanted")
+    wanted = require_phenotype_names(wanted, where, "wanted")
     if len(wanted) != grid * grid:
         raise bad_input(where, f"one phenotype per tile: grid*grid={grid * grid} names", f"{len(wanted)}",
                         f"Pass {grid * grid} names or change grid.")
@@ -232,81 +170,6 @@ def calibrate_threshold(phenotype: str, max_false_positive_rate: float = 0.01, n
     # Smallest threshold with at most the allowed share of negatives at or above it.
     allowed = int(np.floor(max_false_positive_rate * len(negatives)))
     return float(np.nextafter(negatives[len(negatives) - allowed - 1], 1.0))
-
-
-
-
-@dataclass
-class Answer:
-    """The assistant's reply to one question, with what it found and the time each stage took.
-
-    Args:
-        question: the question as asked (the text that was spoken).
-        transcript: what the speech model heard.
-        intent: the :class:`Intent` parsed from the transcript.
-        text: the reply, from :func:`answer_text`.
-        count: nuclei counted, or None when the question did not need the nuclei model.
-        dividing: (row, column) of each tile called dividing; empty for none.
-        phenotype_counts: ``{phenotype: number of tiles}`` the image-text model found; empty for none.
-        stage_ms: wall time of each stage (ms), e.g. ``{"asr": 41.0, "segment": 12.5}``.
-        labels: the (H, W) instance labels of the segmentation, or None.
-        correct: whether the reply matched the truth; None until the lab checks it.
-
-    Example:
-        >>> wu.assistant.Answer(question, transcript, intent, text, count, dividing, found, ms, labels)
-    """
-
-    question: str
-    transcript: str
-    intent: Intent
-    text: str
-    count: int | None = None
-    dividing: list[tuple[int, int]] = field(default_factory=list)
-    phenotype_counts: dict[str, int] = field(default_factory=dict)
-    stage_ms: dict[str, float] = field(default_factory=dict)
-    labels: np.ndarray | None = None
-    correct: bool | None = None  # set by the lab after checking against the truth
-
-
-def answer_text(intent: Intent, count: int, phenotype_counts: dict[str, int], dividing: list[tuple[int, int]]) -> str:
-    """The sentence the assistant says for an intent and what the models found.
-
-    Args:
-        intent: the :class:`Intent` from :func:`parse_intent`; its ``action`` picks the sentence.
-        count: nuclei found (>= 0).
-        phenotype_counts: ``{phenotype: tiles}`` found, used by ``describe``; ``{}`` for none.
-        dividing: (row, column) of each dividing tile, used by ``dividing``; ``[]`` for none.
-
-    Returns:
-        One sentence, e.g. ``"I count 14 nuclei in this image."``; an ``unknown`` intent says what it can do.
-
-    Example:
-        >>> text = wu.assistant.answer_text(intent, count, found, dividing)
-    """
-    where = "answer_text"
-    if not isinstance(intent, Intent):
-        raise bad_input(where, "intent as an assistant.Intent", describe(intent),
-                        "Pass assistant.parse_intent(transcript).")
-    require_choice(intent.action, where, "intent.action", ACTIONS, "Build the intent with assistant.parse_intent.")
-    require_int(count, where, "count", minimum=0)
-    if not isinstance(phenotype_counts, Mapping):
-        raise bad_input(where, "phenotype_counts as a dict of phenotype -> count", describe(phenotype_counts),
-                        "Pass {} when no phenotypes were found.")
-    if not isinstance(dividing, (list, tuple)) or any(not isinstance(rc, (tuple, list)) or len(rc) != 2
-                                                      for rc in dividing):
-        raise bad_input(where, "dividing as a list of (row, column) pairs", describe(dividing),
-                        "Pass the (row, column) of each dividing tile, e.g. [(0, 1)], or [] for none.")
-    if intent.action == "count":
-        return f"I count {count} nuclei in this image."
-    if intent.action == "dividing":
-        if not dividing:
-            return "No: I see no dividing (mitotic) cells."
-        places = ", ".join(f"row {r + 1} column {c + 1}" for r, c in dividing)
-        return f"Yes: {len(dividing)} dividing cell(s), at {places}."
-    if intent.action == "describe":
-        parts = ", ".join(f"{n} {name}" for name, n in sorted(phenotype_counts.items(), key=lambda kv: -kv[1]))
-        return f"{count} nuclei" + (f"; cells: {parts}." if parts else ".")
-    return f"Sorry, I did not understand. {CAPABILITIES}"
 
 
 def overlay(ax: Any, image: np.ndarray, labels: np.ndarray, title: str, marks: dict[tuple[int, int], str] | None = None,

@@ -6,6 +6,7 @@ notebook is a copy in a temporary folder, so JupyterLab's autosave never writes 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -73,6 +74,11 @@ def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path) -> None:
     try:
         wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", 120, server, log)
         assert "--allow-root" in log.read_text() or os.geteuid() != 0, "as root, make lab must pass --allow-root"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs?token={token}", timeout=10) as answer:
+            specs = json.load(answer)
+        default = specs["kernelspecs"][specs["default"]]["spec"]
+        assert default["display_name"] == "Python 3 (workshop)", f"the workshop kernel is not the default: {default}"
+        assert Path(default["argv"][0]).resolve() == (ROOT / ".venv" / "bin" / "python").resolve(), default["argv"]
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -96,3 +102,44 @@ def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path) -> None:
     assert text.count("✅") >= checks, f"{checks} answer check(s), {text.count('✅')} confirmation(s) in the page"
     assert (tmp_path / "build" / "results" / "00_environment_check.json").exists()
     assert notebook.read_bytes() == committed, "the committed notebook must not change (only the copy is served)"
+
+
+NOBODY = 65534
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="not root: the browser test above is already a normal user's `make lab`")
+def test_make_lab_starts_for_a_normal_user(tmp_path: Path) -> None:
+    """As root, the test drops to uid 65534 (nobody) and starts the real `make lab`: no --allow-root, still served.
+
+    The process keeps only CAP_DAC_READ_SEARCH, so it can read the checkout and the venv's interpreter (which may
+    live under /root) but writes nothing outside its own home, as an attendee's account would.
+    """
+    home = tmp_path / "home"
+    served = tmp_path / "lab"
+    for folder in (home, served):
+        folder.mkdir()
+        os.chown(folder, NOBODY, NOBODY)
+    port, token, log = free_port(), os.urandom(16).hex(), tmp_path / "lab.log"
+    env = dict(os.environ, HOME=str(home), JUPYTER_TOKEN=token, XDG_RUNTIME_DIR=str(home / "run"),
+               JUPYTER_RUNTIME_DIR=str(home / "runtime"))
+    as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                 "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+    with log.open("wb") as out:
+        os.chown(log, NOBODY, NOBODY)
+        server = subprocess.Popen([*as_nobody, "make", "--no-print-directory", "lab", f"PORT={port}",
+                                   f"LAB_ROOT={served}"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", 120, server, log)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs?token={token}", timeout=10) as answer:
+            assert json.load(answer)["default"] == "python3"
+        import psutil
+
+        lab = [p for p in psutil.Process(server.pid).children(recursive=True) if "jupyter-lab" in " ".join(p.cmdline())]
+        assert lab and all(p.uids().effective == NOBODY for p in lab), [(p.cmdline(), p.uids()) for p in lab]
+        assert not any("--allow-root" in p.cmdline() for p in lab), [p.cmdline() for p in lab]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert "running as root" not in log.read_text(), log.read_text()[-2000:]

@@ -12,7 +12,7 @@ GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 STAMP := $(VENV)/.workshop-lock-sha256
 
-.PHONY: help setup lock run test test-full test-unit test-notebooks lint lab serve doctor prefetch verify strip student report slides clean
+.PHONY: help setup lock run test test-full test-unit test-notebooks lint lab serve doctor prefetch verify strip export student report slides clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -65,6 +65,9 @@ verify: $(STAMP) ## check manifests and re-hash cached data
 
 strip: $(STAMP) ## remove outputs and execution counts from notebooks/
 	$(PY) -m workshop_utils.instructor.notebooks notebooks/*.ipynb
+
+export: $(STAMP) ## copy the notebooks' #| export cells into workshop_utils/lessons/ (run after editing one)
+	$(PY) -m workshop_utils.instructor.export
 
 student: $(STAMP) ## attendee copies of the labs in student/ (solutions replaced by stubs)
 	$(PY) -m workshop_utils student

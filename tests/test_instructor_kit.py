@@ -51,14 +51,20 @@ def test_student_copies_hold_no_solution_text_and_no_outputs(tmp_path: Path) -> 
 
 
 @pytest.mark.notebook
-def test_student_copy_stops_at_the_first_exercise(tmp_path: Path) -> None:
-    copy = tmp_path / "00_environment_check.ipynb"
-    student.student_notebook(NOTEBOOKS[0], copy)
+@pytest.mark.parametrize("prefix", ["00_", "01_"], ids=["exercise-in-a-cell", "exercise-in-an-exported-function"])
+def test_student_copy_stops_at_the_first_exercise(tmp_path: Path, prefix: str) -> None:
+    """Lab 00's stub is in the cell that runs; lab 01's is inside an exported function, called by the next cell."""
+    solution = next(nb for nb in NOTEBOOKS if nb.name.startswith(prefix))
+    copy = tmp_path / solution.name
+    student.student_notebook(solution, copy)
     run = runner.run_notebook(copy, "smoke", out_dir=tmp_path / "executed")
     assert not run.ok and run.error and run.error.startswith("NotImplementedError")
     executed = nbformat.read(tmp_path / "executed" / copy.name, as_version=4)
-    failing = [c for c in executed.cells if c.cell_type == "code" and any(o.get("ename") == "NotImplementedError" for o in c.outputs)]
-    assert len(failing) == 1 and "# YOUR CODE HERE" in failing[0].source
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    failing = [i for i, c in enumerate(code) if any(o.get("ename") == "NotImplementedError" for o in c.outputs)]
+    assert len(failing) == 1
+    stubbed = code[failing[0]] if "# YOUR CODE HERE" in code[failing[0]].source else code[failing[0] - 1]
+    assert "# YOUR CODE HERE" in stubbed.source, "the stop is not at the exercise"
 
 
 def test_declared_minutes_are_read_from_each_header() -> None:

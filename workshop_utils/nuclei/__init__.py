@@ -31,10 +31,8 @@ from workshop_utils.nuclei.pipeline import (
     segment_nuclei,
 )
 from workshop_utils.nuclei.training import (
-    augment_transforms,
     ensure_nuclei_model,
     prepare_transforms,
-    train_epoch,
     train_nuclei_model,
     write_synthetic_files,
 )
@@ -47,7 +45,6 @@ __all__ = [
     "NucleiConfig",
     "NucleiModel",
     "Predictor",
-    "augment_transforms",
     "build_network",
     "check_image",
     "check_normalisation",
@@ -64,7 +61,6 @@ __all__ = [
     "require_nuclei_model",
     "save_nuclei_model",
     "segment_nuclei",
-    "train_epoch",
     "train_nuclei_model",
     "write_synthetic_files",
 ]

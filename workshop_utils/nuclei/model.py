@@ -162,7 +162,7 @@ class NucleiModel:
 
 
 def build_network(config: NucleiConfig) -> torch.nn.Module:
-    """MONAI 2-D UNet with batch norm, exactly as ``config`` describes.
+    """Lab 01's ``build_unet`` (``workshop_utils.lessons.lab01``), exactly as ``config`` describes.
 
     Args:
         config: a :class:`NucleiConfig` (channels, strides, residual units, in and out channels, norm).
@@ -176,10 +176,10 @@ def build_network(config: NucleiConfig) -> torch.nn.Module:
     if not isinstance(config, NucleiConfig):  # NucleiConfig checks its own fields (tile_px vs strides, ...)
         raise bad_input("build_network", "config as a NucleiConfig", describe(config),
                         "Pass e.g. nuclei.NucleiConfig() or the config from nuclei.nuclei_preset(PROFILE).")
-    from monai.networks.nets import UNet
+    from workshop_utils.lessons.lab01 import build_unet
 
-    return UNet(spatial_dims=2, in_channels=config.in_channels, out_channels=config.out_channels,
-                channels=config.channels, strides=config.strides, num_res_units=config.num_res_units, norm=config.norm)
+    return build_unet(config.channels, config.strides, config.num_res_units, config.norm,
+                      in_channels=config.in_channels, out_channels=config.out_channels)
 
 
 def save_nuclei_model(model: NucleiModel, path: Path | None = None, **meta: Any) -> Path:

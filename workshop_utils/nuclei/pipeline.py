@@ -143,18 +143,14 @@ def predict_logits(model: NucleiModel, image01: np.ndarray, predictor: Predictor
 
 
 def _logits(model: NucleiModel, image01: np.ndarray, predictor: Predictor | None) -> np.ndarray:
-    from monai.inferers import sliding_window_inference
+    from workshop_utils.lessons.lab01 import sliding_window_logits
 
     cfg = model.config
     device = torch.device("cpu") if predictor is not None else model.device
     forward = _external(predictor, cfg.sw_batch_size) if predictor is not None else model.network
     if predictor is None:
         model.network.eval()
-    x = torch.from_numpy(np.ascontiguousarray(image01, dtype=np.float32))[None, None].to(device)
-    with torch.no_grad():
-        logits = sliding_window_inference(x, roi_size=(cfg.tile_px, cfg.tile_px), sw_batch_size=cfg.sw_batch_size,
-                                          predictor=forward, overlap=cfg.overlap, mode="gaussian")
-    return logits[0].float().cpu().numpy()
+    return sliding_window_logits(forward, image01, cfg.tile_px, cfg.overlap, cfg.sw_batch_size, device)
 
 
 def foreground_probability(prob_or_logits: np.ndarray) -> np.ndarray:
@@ -184,30 +180,15 @@ def _probability(prob_or_logits: Any, where: str) -> np.ndarray:
 
 
 def postprocess(prob_or_logits: np.ndarray, config: NucleiConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean mask and int32 instance labels; touching nuclei are split by watershed on the distance map."""
+    """Boolean mask and int32 instance labels from lab 01's ``split_nuclei`` (threshold, clean-up, watershed)."""
     if config is not None and not isinstance(config, NucleiConfig):
         raise bad_input("postprocess", "config as a NucleiConfig or None", describe(config),
                         "Pass model.config, or leave it out for the defaults.")
-    from scipy import ndimage as ndi
-    from skimage.feature import peak_local_max
-    from skimage.segmentation import watershed
+    from workshop_utils.lessons.lab01 import split_nuclei
 
     cfg = config or NucleiConfig()
-    mask = _probability(prob_or_logits, "postprocess") > cfg.threshold
-    pieces, _ = ndi.label(mask)
-    mask = ndi.binary_fill_holes((np.bincount(pieces.ravel()) >= cfg.min_size_px)[pieces] & mask)
-    if not mask.any():
-        return mask, np.zeros(mask.shape, np.int32)
-    distance = ndi.gaussian_filter(ndi.distance_transform_edt(mask), 1.0)
-    components, _ = ndi.label(mask)
-    peaks = peak_local_max(distance, min_distance=cfg.min_distance_px, labels=components, exclude_border=False)
-    markers = np.zeros(mask.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    labels = watershed(-distance, markers, mask=mask)
-    orphans, n_orphans = ndi.label(mask & (labels == 0))  # components without a peak keep one label each
-    labels = np.where(orphans > 0, orphans + labels.max(), labels)
-    _, labels = np.unique(labels, return_inverse=True)
-    labels = labels.reshape(mask.shape).astype(np.int32)
+    labels = split_nuclei(_probability(prob_or_logits, "postprocess"), cfg.threshold, cfg.min_size_px,
+                          cfg.min_distance_px)
     return labels > 0, labels
 
 

@@ -1,13 +1,13 @@
-"""Train the nuclei UNet: synthetic training files, MONAI transforms, one epoch, and the artifact rebuild.
+"""Train the nuclei UNet when a later lab finds ``build/artifacts/nuclei_unet.pt`` missing.
 
-Lab 01's notebook writes its own training loop from these pieces; ``ensure_nuclei_model(profile)`` runs the same
-pieces to rebuild ``build/artifacts/nuclei_unet.pt`` when a later lab finds it missing.
+The transforms, the UNet and the training step are lab 01's own cells (``workshop_utils.lessons.lab01``, copied
+from the notebook by ``make export``); this module adds the synthetic files and the loop around them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from workshop_utils.core.inputs import (
     require_path,
 )
 from workshop_utils.core.profiles import require_profile, torch_device
+from workshop_utils.lessons import lab01 as lesson
 from workshop_utils.nuclei.model import (
     ARTIFACT_NAME,
     NucleiConfig,
@@ -36,11 +37,10 @@ from workshop_utils.nuclei.model import (
     build_network,
     load_nuclei_model,
     nuclei_preset,
-    require_nuclei_model,
     save_nuclei_model,
 )
 
-# --- data and training (lab 01's notebook and ensure_nuclei_model share these) ---
+# --- data and training (the lesson's transforms, UNet and training step; the files and the loop around them) ---
 
 def write_synthetic_files(folder: Path, n_images: int, size_px: int = 256, seed: int = 0) -> list[dict[str, str]]:
     """Write synthetic (image, label) pairs as uint16 TIFFs; returns MONAI-style [{"image": p, "label": p}].
@@ -82,122 +82,12 @@ def write_synthetic_files(folder: Path, n_images: int, size_px: int = 256, seed:
 
 
 def prepare_transforms(config: NucleiConfig) -> list[Any]:
-    """Deterministic steps (cacheable): load TIFFs, add a channel axis, scale intensities, binarise labels."""
+    """Lab 01's deterministic steps (``lessons.lab01.prepare_transforms``) with ``config``'s normalisation."""
     if not isinstance(config, NucleiConfig):
         raise bad_input("prepare_transforms", "config as a NucleiConfig", describe(config),
                         "Pass the config from nuclei.nuclei_preset(PROFILE) or model.config.")
-    from monai.data import PILReader
-    from monai.transforms import (
-        AsDiscreted,
-        EnsureChannelFirstd,
-        EnsureTyped,
-        LoadImaged,
-        ScaleIntensityRangePercentilesd,
-    )
-
     norm = config.normalisation
-    return [
-        LoadImaged(keys=["image", "label"], reader=PILReader(reverse_indexing=False), image_only=True),  # type: ignore[arg-type]  # MONAI's annotation omits reader instances, which it documents and accepts
-        EnsureChannelFirstd(keys=["image", "label"], channel_dim="no_channel"),
-        ScaleIntensityRangePercentilesd(keys="image", lower=norm["lower"], upper=norm["upper"], b_min=0.0, b_max=1.0, clip=True),
-        AsDiscreted(keys="label", threshold=0.5),
-        EnsureTyped(keys=["image", "label"], dtype=torch.float32, track_meta=False),
-    ]
-
-
-def augment_transforms(patch_px: int, samples_per_image: int = 2) -> list[Any]:
-    """Random steps (redone every epoch): crops centred on nuclei or background, flips, rotations, contrast.
-
-    Crops are centred on a nucleus two times in three; each later step fires with its own probability.
-
-    Args:
-        patch_px: the side (px) of the square training crops.
-        samples_per_image: crops cut from each image per epoch.
-
-    Returns:
-        MONAI dictionary transforms on ``{"image", "label"}``, to append to the deterministic ones.
-
-    Example:
-        >>> train_transforms = Compose(list(prepare.transforms) + wu.nuclei.augment_transforms(settings["patch_px"]))
-    """
-    require_int(patch_px, "augment_transforms", "patch_px", minimum=1)
-    require_int(samples_per_image, "augment_transforms", "samples_per_image", minimum=1)
-    from monai.transforms import (
-        RandAdjustContrastd,
-        RandCropByPosNegLabeld,
-        RandFlipd,
-        RandRotate90d,
-        RandScaleIntensityd,
-    )
-
-    return [
-        RandCropByPosNegLabeld(keys=["image", "label"], label_key="label", spatial_size=(patch_px, patch_px),
-                               pos=2, neg=1, num_samples=samples_per_image),
-        RandFlipd(keys=["image", "label"], prob=0.5, spatial_axis=0),
-        RandFlipd(keys=["image", "label"], prob=0.5, spatial_axis=1),
-        RandRotate90d(keys=["image", "label"], prob=0.5),
-        RandScaleIntensityd(keys="image", factors=0.2, prob=0.5),
-        RandAdjustContrastd(keys="image", gamma=(0.7, 1.5), prob=0.3),
-    ]
-
-
-def train_epoch(model: NucleiModel, loader: Any, optimizer: torch.optim.Optimizer, loss_fn: Callable[..., torch.Tensor],
-                amp: bool = False, channels_last: bool = False, scaler: Any = None) -> float:
-    """One pass over ``loader``; returns the mean loss. AMP and channels-last apply on CUDA only.
-
-    Args:
-        model: the :class:`NucleiModel` to train (batches move to its device).
-        loader: an iterable of ``{"image", "label"}`` batches, e.g. a ``monai.data.DataLoader``.
-        optimizer: a torch optimiser over ``model.network.parameters()``.
-        loss_fn: ``loss_fn(logits, labels) -> loss``, e.g. ``monai.losses.DiceCELoss(to_onehot_y=True, softmax=True)``.
-        amp: True runs the forward pass in float16 autocast (CUDA only).
-        channels_last: True feeds the images in channels-last memory layout (CUDA only).
-        scaler: a ``torch.amp.GradScaler`` used with ``amp``; None steps without loss scaling.
-
-    Returns:
-        The mean training loss over the epoch's batches.
-
-    Example:
-        >>> loss = wu.nuclei.train_epoch(model, loader, optimizer, loss_fn, amp=on_gpu, scaler=scaler)
-    """
-    where = "train_epoch"
-    require_nuclei_model(model, where)
-    if isinstance(loader, (str, bytes, Mapping)) or not isinstance(loader, Iterable):
-        raise bad_input(where, "loader as a DataLoader of {'image', 'label'} batches", describe(loader),
-                        "Pass e.g. monai.data.DataLoader(dataset, batch_size=8, shuffle=True).")
-    if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
-        raise bad_input(where, "optimizer as a torch.optim optimizer", describe(optimizer),
-                        "Pass e.g. torch.optim.Adam(model.network.parameters(), lr=2e-3).")
-    if not callable(loss_fn):
-        raise bad_input(where, "loss_fn as a callable (logits, labels) -> loss", describe(loss_fn),
-                        "Pass e.g. monai.losses.DiceCELoss(to_onehot_y=True, softmax=True).")
-    device = model.device
-    cuda = device.type == "cuda"
-    model.network.train()
-    total, batches = 0.0, 0
-    for batch in loader:
-        if not isinstance(batch, Mapping) or "image" not in batch or "label" not in batch:
-            raise bad_input(where, "batches as dicts with 'image' and 'label' tensors", describe(batch),
-                            "Build the dataset from write_synthetic_files' dicts and prepare_transforms.")
-        images, labels = batch["image"].to(device, non_blocking=True), batch["label"].to(device, non_blocking=True)
-        if channels_last and cuda:
-            images = images.contiguous(memory_format=torch.channels_last)
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp and cuda):
-            loss = loss_fn(model(images), labels)
-        if scaler is not None and amp and cuda:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        total += float(loss.detach())
-        batches += 1
-    if batches == 0:
-        raise bad_input(where, "a loader with at least one batch", "an empty loader",
-                        "Check the dataset has files (and is longer than batch_size when drop_last=True).")
-    return total / batches
+    return lesson.prepare_transforms(lower=norm["lower"], upper=norm["upper"])
 
 
 def train_nuclei_model(config: NucleiConfig | None = None, *, device: str = "cpu", log: Callable[[str], None] = print,
@@ -227,20 +117,21 @@ def train_nuclei_model(config: NucleiConfig | None = None, *, device: str = "cpu
 
     set_determinism(seed=s["seed"])
     files = write_synthetic_files(paths.build_dir() / "data" / "lab01_synthetic", s["n_images"], s["size_px"], s["seed"])
-    transforms = Compose(prepare_transforms(cfg) + augment_transforms(s["patch_px"]))
+    transforms = Compose(prepare_transforms(cfg) + lesson.augment_transforms(s["patch_px"]))
     dataset = CacheDataset(files, transforms, progress=False)
     loader = DataLoader(dataset, batch_size=s["batch_size"], shuffle=True, num_workers=0)
-    model = NucleiModel(build_network(cfg).to(device), cfg)
-    optimizer = torch.optim.Adam(model.network.parameters(), lr=s["lr"])
+    network = build_network(cfg).to(device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=s["lr"])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s["epochs"])
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     losses = []
     for epoch in range(s["epochs"]):
         started = time.perf_counter()
-        losses.append(train_epoch(model, loader, optimizer, loss_fn))
+        losses.append(lesson.train_epoch(network, loader, optimizer, loss_fn, torch.device(device)))
         schedule.step()
         log(f"epoch {epoch + 1}/{s['epochs']}: loss {losses[-1]:.4f} ({time.perf_counter() - started:.1f} s)")
-    model.network.eval()
+    network.eval()
+    model = NucleiModel(network, cfg)
     model.meta.update(trained_on="synthetic", epochs=s["epochs"], n_images=s["n_images"], loss_last=losses[-1])
     set_determinism(seed=None)
     return model, losses

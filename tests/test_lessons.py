@@ -25,6 +25,16 @@ LESSON_USERS: dict[str, set[str]] = {
     "lab01.train_epoch": {"workshop_utils.nuclei.training"},
     "lab01.sliding_window_logits": {"workshop_utils.nuclei.pipeline"},
     "lab01.split_nuclei": {"workshop_utils.nuclei.pipeline"},
+    "lab02.export_onnx": {"workshop_utils.acceleration.onnx_export"},
+    "lab02.TileCalibrationReader": {"workshop_utils.acceleration.onnx_runtime"},
+    "lab02.quantize_int8": {"workshop_utils.acceleration.onnx_runtime"},
+    "lab02_runtime.ort_session": {"workshop_utils.acceleration.onnx_runtime"},
+    "lab02.build_trt_engine": {"workshop_utils.acceleration.tensorrt_engine"},
+    "lab05.clip_loss": {"workshop_utils.multimodal.clip"},
+    "lab05.warmup_cosine": {"workshop_utils.multimodal.clip"},
+    "lab05.same_caption_targets": {"workshop_utils.multimodal.clip"},
+    "lab05.train_contrastive": {"workshop_utils.multimodal.clip"},
+    "lab05.train_captioner": {"workshop_utils.vlm"},
 }
 
 
@@ -53,7 +63,7 @@ def test_lesson_modules_are_exact_copies_of_the_notebooks() -> None:
 
 def test_every_lab_with_a_rebuilt_artifact_exports_its_lesson() -> None:
     modules = export.lesson_modules()
-    assert {"lab01"} <= set(modules)
+    assert {"lab01", "lab02", "lab02_runtime", "lab05"} <= set(modules)
     for module in modules.values():
         assert module.path.is_file() and module.cells
 

@@ -39,6 +39,24 @@ def test_clip_loss_counts_duplicate_descriptions_as_positives() -> None:
     assert mm.clip_loss(collapsed, collapsed, scale, keys) < mm.clip_loss(apart, apart, scale, keys)
 
 
+def test_lesson_loss_takes_indices_or_a_target_matrix_and_the_package_calls_it() -> None:
+    from workshop_utils.lessons import lab05
+
+    torch.manual_seed(0)
+    images, texts = torch.randn(6, 8), torch.randn(6, 8)
+    plain = lab05.clip_loss(images, texts, 0.1)
+    assert torch.allclose(plain, lab05.clip_loss(images, texts, 0.1, torch.arange(6)))
+    assert torch.allclose(plain, lab05.clip_loss(images, texts, 0.1, torch.eye(6)))  # one-hot rows: the same loss
+    targets = lab05.same_caption_targets(torch.tensor([4, 4, 1, 2, 2, 2]))
+    assert torch.allclose(targets, targets.T) and torch.allclose(targets.sum(dim=1), torch.ones(6))
+    assert targets[0, 1] == 0.5 and targets[3, 5] == pytest.approx(1 / 3) and targets[2, 2] == 1
+    unit = torch.nn.functional.normalize(images, dim=-1), torch.nn.functional.normalize(texts, dim=-1)
+    assert torch.allclose(mm.clip_loss(*unit, torch.tensor(np.log(10.0))), plain, atol=1e-5)
+    assert mm.clip.train_contrastive is lab05.train_contrastive and mm.clip.lesson_clip_loss is lab05.clip_loss
+    assert vlm.train_captioner is lab05.train_captioner  # wu.vlm.train_vlm runs the notebook's loop
+    assert mm.lr_at(3, 100, 2.0) == pytest.approx(2.0 * lab05.warmup_cosine(3, 100))
+
+
 def test_schedule_warms_up_then_decays_to_zero() -> None:
     lrs = [mm.lr_at(step, 100, 1e-3, warmup_frac=0.1) for step in range(100)]
     assert lrs[0] < lrs[5] < lrs[9] == pytest.approx(1e-3)

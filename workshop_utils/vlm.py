@@ -2,7 +2,8 @@
 
 The image encoder is the (frozen) CNN tower of the lab's image-text model; its feature map becomes a sequence of
 image tokens, an MLP projects them to the language model's width, and a small decoder-only transformer
-(``transformers`` ``LlamaForCausalLM``, random init) reads them followed by the caption and learns to continue it.
+(``transformers`` ``LlamaForCausalLM``, random init) reads them followed by the caption and learns to continue it. The training loop is lab 05's own cell
+(``workshop_utils.lessons.lab05.train_captioner``); :func:`train_vlm` checks its arguments and calls it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from workshop_utils.core.inputs import (
     require_same_length,
     require_texts,
 )
+from workshop_utils.lessons.lab05 import train_captioner
 from workshop_utils.multimodal.checks import (
     require_cells,
     require_image_batch,
@@ -35,7 +37,7 @@ from workshop_utils.multimodal.checks import (
     require_settings,
     require_tensor,
 )
-from workshop_utils.multimodal.clip import ImageTower, lr_at, to_tensor
+from workshop_utils.multimodal.clip import ImageTower, to_tensor
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 
@@ -261,7 +263,7 @@ def _features(vlm: TinyVLM, images: np.ndarray, batch: int = 512) -> torch.Tenso
 
 
 def train_vlm(vlm: TinyVLM, cells: CellSet, settings: VlmSettings) -> dict[str, Any]:
-    """Train projector + LLM to caption ``cells`` (AdamW, warm-up + cosine); returns the loss history and train_s.
+    """Train projector + LLM to caption ``cells`` with lab 05's loop (``lessons.lab05.train_captioner``).
 
     Args:
         vlm: the :class:`TinyVLM` to train, on its device.
@@ -284,30 +286,13 @@ def train_vlm(vlm: TinyVLM, cells: CellSet, settings: VlmSettings) -> dict[str, 
     if settings.threads and device.type == "cpu":
         torch.set_num_threads(settings.threads)
     started = time.perf_counter()
-    features = _features(vlm, images)
-    ids = vlm.tokenizer.batch(cells.captions).to(device)
-    trainable = [p for p in vlm.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=0.01)
-    generator = torch.Generator().manual_seed(settings.seed)
-    history: dict[str, Any] = {"step": [], "loss": []}
-    vlm.projector.train()
-    vlm.llm.train()
-    for step in range(settings.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, settings.steps, settings.lr)
-        idx = torch.randint(len(cells), (settings.batch,), generator=generator).to(device)
-        batch_ids = ids[idx]
-        batch_ids = batch_ids[:, : int((batch_ids != 0).sum(dim=1).max())]
-        loss = vlm.loss(features[idx], batch_ids)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step % 10 == 0 or step == settings.steps - 1:
-            history["step"].append(step)
-            history["loss"].append(float(loss.detach()))
-    vlm.eval()
-    history["train_s"] = time.perf_counter() - started
-    torch.set_num_threads(threads_before)
+    try:
+        features, ids = _features(vlm, images), vlm.tokenizer.batch(cells.captions).to(device)
+        history: dict[str, Any] = dict(train_captioner(vlm, features, ids, steps=settings.steps,
+                                                       batch=settings.batch, lr=settings.lr, seed=settings.seed))
+        history["train_s"] = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(threads_before)
     return history
 
 

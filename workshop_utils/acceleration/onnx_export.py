@@ -1,4 +1,7 @@
-"""Export the nuclei model to ONNX and read back what an exported model holds.
+"""Export the nuclei model to ONNX with lab 02's own code, and read back what an exported model holds.
+
+The export itself is the lesson's (``workshop_utils.lessons.lab02.export_onnx``, copied from the notebook); this
+module checks its arguments, writes the file atomically, and rebuilds the file for labs 03 and 06.
 
 The ONNX contract labs 03 and 06 rely on (names in :mod:`workshop_utils.core.contract`): input ``image`` float32
 (N, 1, T, T) with a dynamic batch axis N, output ``logits`` float32 (N, C, T, T); the nuclei config (tile size,
@@ -7,7 +10,6 @@ normalisation, post-processing) is stored as JSON in the model's metadata under 
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import warnings
@@ -39,9 +41,6 @@ EXPORT_FIX = ("Export it first: acceleration.ensure_nuclei_onnx(PROFILE) (lab 02
               "build/artifacts/nuclei_unet.onnx.")
 
 
-
-
-
 def _load_onnx(path: Any, where: str, name: str, *, load_external_data: bool = True) -> Any:
     """The parsed ONNX model at ``path``, or an error when the file is missing or is not an ONNX model."""
     import onnx
@@ -57,10 +56,10 @@ def _load_onnx(path: Any, where: str, name: str, *, load_external_data: bool = T
 
 def export_onnx(network: torch.nn.Module, path: Path, tile_px: int, *, in_channels: int = 1,
                 metadata: dict[str, Any] | None = None, max_batch: int = 64) -> Path:
-    """Export ``network`` with torch's dynamo exporter (onnxscript) and a dynamic batch axis; checks the graph.
+    """Lab 02's export (``lessons.lab02.export_onnx``: dynamo exporter, dynamic batch axis), with checked arguments.
 
-    The network is put in eval mode on the CPU and traced with a batch of two zero tiles; the file is written
-    atomically, so a reader never sees a half-written model.
+    The tensors get the contract's names (``image`` in, ``logits`` out); the file is written atomically, so a
+    reader never sees a half-written model, and the exporter's notes are kept quiet.
 
     Args:
         network: the torch module to export, e.g. ``model.network`` of a :class:`NucleiModel`.
@@ -80,44 +79,25 @@ def export_onnx(network: torch.nn.Module, path: Path, tile_px: int, *, in_channe
     where = "export_onnx"
     import torch
 
+    from workshop_utils.lessons.lab02 import export_onnx as lesson_export_onnx  # loads torch: not at module level
+
     if not isinstance(network, torch.nn.Module):
         raise bad_input(where, "network as a torch.nn.Module", describe(network),
                         "Pass the network itself, e.g. model.network for a NucleiModel.")
     path = require_path(path, where, "path", "Pass e.g. path=wu.artifacts_dir() / 'nuclei_unet.onnx'.")
     require_int(tile_px, where, "tile_px", minimum=1)
     require_int(in_channels, where, "in_channels", minimum=1)
-    require_int(max_batch, where, "max_batch", minimum=2)  # the example batch traced below holds 2 tiles
+    require_int(max_batch, where, "max_batch", minimum=2)  # the lesson traces an example batch of 2 tiles
     if metadata is not None and not (isinstance(metadata, Mapping) and all(isinstance(k, str) for k in metadata)):
         raise bad_input(where, "metadata as a dict with str keys (or None)", describe(metadata),
                         "Pass e.g. metadata={acceleration.CONFIG_KEY: model.config.to_dict()}.")
-    network = network.eval().cpu()
-    example = torch.zeros(2, in_channels, tile_px, tile_px)
-    batch = torch.export.Dim("batch", min=1, max=max_batch)
-    first_arg = next(iter(inspect.signature(network.forward).parameters))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as partial:  # readers never see a half-written model
-        _export_to(network, partial, example, first_arg, batch, metadata)
-    return path
-
-
-def _export_to(network: torch.nn.Module, partial: Path, example: torch.Tensor, first_arg: str, batch: object,
-               metadata: Mapping[str, Any] | None) -> None:
-    import onnx
-    import torch
-
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes are noise here
-    with warnings.catch_warnings():
+    with atomic_write(path) as partial, warnings.catch_warnings():  # readers never see a half-written model
         warnings.simplefilter("ignore")
-        torch.onnx.export(network, (example,), str(partial), dynamo=True, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_shapes={first_arg: {0: batch}}, optimize=True,
-                          verbose=False)
-    model = onnx.load(str(partial))
-    for key, value in (metadata or {}).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(partial))  # one self-contained file: the exporter's external weights are folded back in
-    Path(str(partial) + ".data").unlink(missing_ok=True)
+        lesson_export_onnx(network, partial, int(tile_px), in_channels=int(in_channels), metadata=dict(metadata or {}),
+                           max_batch=int(max_batch), input_name=INPUT_NAME, output_name=OUTPUT_NAME)
+    return path
 
 
 def describe_onnx(path: Path) -> dict[str, Any]:
@@ -182,9 +162,10 @@ def read_nuclei_config(onnx_path: Path) -> dict[str, Any]:
 
 
 def ensure_nuclei_onnx(profile: str = "smoke", path: Path | None = None) -> Path:
-    """``build/artifacts/nuclei_unet.onnx``, exported from lab 01's model (trained first if missing) if absent or stale.
+    """``build/artifacts/nuclei_unet.onnx``, exported by lab 02's code from lab 01's model when absent or stale.
 
-    The export is stale when it is older than lab 01's saved weights; a fresh one is returned without loading MONAI.
+    The export is stale when it is older than lab 01's saved weights (trained first if missing); it is rebuilt with
+    ``lessons.lab02.export_onnx``, and a fresh one is returned without loading MONAI.
 
     Args:
         profile: ``"smoke"``, ``"cpu"`` or ``"gpu"``; picks the device if lab 01's model must be trained first.
@@ -206,6 +187,7 @@ def ensure_nuclei_onnx(profile: str = "smoke", path: Path | None = None) -> Path
     def build(target: Path) -> None:
         model = load_nuclei_model(ensure_nuclei_model(profile))
         cfg = model.config
+        # lab 02's own export function, through the checks and the atomic write of export_onnx above
         export_onnx(model.network, target, cfg.tile_px, in_channels=cfg.in_channels, metadata={CONFIG_KEY: cfg.to_dict()})
 
     # Stale when older than lab 01's weights; a fresh export returns without loading MONAI (seconds to import).

@@ -1,10 +1,14 @@
 """Run an exported model with ONNX Runtime: sessions, the graph ORT optimises to, and INT8 quantisation.
+
+The session (``lessons.lab02_runtime.ort_session``) and the quantisation (``lessons.lab02.quantize_int8``) are lab
+02's own code, copied from the notebook; the functions here check their arguments and call them. This module and
+``lab02_runtime`` import no torch: the Triton worker opens its sessions through :func:`ort_session`.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +25,11 @@ from workshop_utils.core.inputs import (
     require_nonempty,
     require_path,
 )
+from workshop_utils.lessons.lab02_runtime import ort_session as lesson_ort_session
 
 
 def ort_session(path: Path, *, optimize: bool = True, threads: int | None = None, spinning: bool = False) -> Any:
-    """An ONNX Runtime CPU session; ``optimize=False`` turns graph optimisations (fusions, folding) off.
+    """Lab 02's ONNX Runtime CPU session (``lessons.lab02_runtime.ort_session``), with checked arguments.
 
     Spinning is off by default: ONNX Runtime's idle worker threads otherwise busy-wait after each run and steal
     the cores from whatever runs next in the process — measured here, eager PyTorch timed right after looked
@@ -44,24 +49,13 @@ def ort_session(path: Path, *, optimize: bool = True, threads: int | None = None
     """
     where = "ort_session"
     source = require_file(path, where, "path", EXPORT_FIX)
-    if threads is not None:
-        require_int(threads, where, "threads", minimum=1)
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
-                                        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     if threads is None:
         import torch  # the default follows PyTorch's, so both sides of a comparison get the same count
 
         threads = torch.get_num_threads()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    require_int(threads, where, "threads", minimum=1)
     try:
-        return ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        return lesson_ort_session(source, optimize=bool(optimize), threads=int(threads), spinning=bool(spinning))
     except Exception as err:
         if type(err).__name__ not in ("InvalidProtobuf", "InvalidGraph"):
             raise
@@ -146,24 +140,11 @@ def fusion_probe(activation: str, level: str = "all") -> dict[str, int]:
         return optimised_ops(probe, level)
 
 
-class _Calibration:
-    """ONNX Runtime calibration reader over float32 (N, 1, T, T) batches."""
-
-    def __init__(self, batches: Iterable[np.ndarray]) -> None:
-        self._batches: Iterator[np.ndarray] = iter(list(batches))
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        batch = next(self._batches, None)
-        return None if batch is None else {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
-
-    def rewind(self) -> None:  # some ORT versions call it
-        pass
-
-
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration: Iterable[np.ndarray]) -> Path:
-    """Static INT8 quantisation (QDQ, per-channel weights) calibrated on real tiles; the QDQ graph also feeds TensorRT.
+    """Lab 02's static INT8 quantisation (``lessons.lab02.quantize_int8``: QDQ, per-channel, MinMax), checked.
 
     Activation ranges come from min/max calibration over the batches; weights and activations are signed INT8.
+    The QDQ graph also feeds TensorRT.
 
     Args:
         fp32_path: the float32 ONNX model to quantise.
@@ -183,17 +164,11 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: Iterable[np.nda
         raise bad_input(where, "int8_path different from fp32_path", str(int8_path),
                         "Write the INT8 model next to it, e.g. wu.artifacts_dir() / 'nuclei_unet_int8.onnx'.")
     fix = "Pass a list of float32 tile batches (N, 1, T, T) cut from real images, e.g. [tiles[:4], tiles[4:8]]."
-    calibration = [as_array(batch, where, f"calibration[{i}]", ndim=4, kind="float", fix=fix)
-                   for i, batch in enumerate(require_nonempty(calibration, where, "calibration", fix))]
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    batches = [as_array(batch, where, f"calibration[{i}]", ndim=4, kind="float", fix=fix)
+               for i, batch in enumerate(require_nonempty(calibration, where, "calibration", fix))]
+    from workshop_utils.lessons.lab02 import TileCalibrationReader  # lab02 loads torch: imported here, not on top
+    from workshop_utils.lessons.lab02 import quantize_int8 as lesson_quantize_int8
 
-    prepared = int8_path.with_name(int8_path.stem + "_prep.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(int8_path), _Calibration(calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
-    prepared.unlink(missing_ok=True)
-    return int8_path
+        return lesson_quantize_int8(fp32_path, int8_path, TileCalibrationReader(batches, input_name=INPUT_NAME))

@@ -1,5 +1,7 @@
 """TensorRT, where it exists: its status, the ``trtexec`` line, and an engine built from the ONNX model.
 
+The engine build is lab 02's own code (``lessons.lab02.build_trt_engine``, which imports tensorrt inside it).
+
 TensorRT is optional: every function that needs it checks :func:`tensorrt_status` first, and the CPU machines
 (where it cannot be installed) get a one-sentence reason plus the ``trtexec`` command that would build the engine.
 """
@@ -82,7 +84,7 @@ def trtexec_command(onnx_path: Path, precision: str = "fp16", tile_px: int = 256
 
 def build_trt_engine(onnx_path: Path, engine_path: Path, precision: str = "fp16", tile_px: int = 256,
                      max_batch: int = 16, workspace_gib: float = 4.0) -> Path:
-    """Build a serialized TensorRT engine (fp32, fp16, or int8 from a QDQ graph) with a batch range 1..max_batch.
+    """Lab 02's TensorRT build (``lessons.lab02.build_trt_engine``), with checked arguments and a GPU check first.
 
     Raises :class:`HardwareRequirementError` with the equivalent :func:`trtexec_command` where TensorRT or a CUDA
     GPU is missing (see :func:`tensorrt_status`).
@@ -111,27 +113,11 @@ def build_trt_engine(onnx_path: Path, engine_path: Path, precision: str = "fp16"
     if not available:
         command = trtexec_command(onnx_path, precision, tile_px, max_batch)
         raise HardwareRequirementError(f"{message} Command for a GPU machine: {command}")
-    import tensorrt as trt
+    from workshop_utils.lessons.lab02 import build_trt_engine as lesson_build_trt_engine  # lab02 loads torch
 
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(Path(onnx_path).read_bytes()):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise bad_input(where, "onnx_path to an ONNX graph TensorRT can parse", f"{onnx_path} ({errors})", EXPORT_FIX)
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * 2**30))
-    if precision in ("fp16", "int8"):
-        config.set_flag(trt.BuilderFlag.FP16)
-    if precision == "int8":
-        config.set_flag(trt.BuilderFlag.INT8)
-    profile = builder.create_optimization_profile()
-    shape = lambda n: (n, 1, tile_px, tile_px)  # noqa: E731
-    profile.set_shape(INPUT_NAME, shape(1), shape(min(8, max_batch)), shape(max_batch))
-    config.add_optimization_profile(profile)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise RuntimeError(f"TensorRT failed to build a {precision} engine from {onnx_path}; see the log above.")
-    engine_path.write_bytes(bytes(serialized))
-    return engine_path
+    engine_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return lesson_build_trt_engine(onnx_path, engine_path, precision, int(tile_px), int(max_batch),
+                                       float(workspace_gib), input_name=INPUT_NAME)
+    except ValueError as err:  # the lesson's "TensorRT cannot parse ...", in the package's message shape
+        raise bad_input(where, "onnx_path to an ONNX graph TensorRT can parse", str(err), EXPORT_FIX) from None

@@ -1,8 +1,9 @@
 """Lab 05 Part A's image-text model for cell phenotypes (``wu.multimodal.<name>``), used again by the capstone.
 
 - :mod:`~workshop_utils.multimodal.text`: the frozen MiniLM text tower and its embedding cache;
-- :mod:`~workshop_utils.multimodal.clip`: the image tower, the contrastive loss and training, zero-shot and
-  retrieval scores, save and load;
+- :mod:`~workshop_utils.multimodal.clip`: the image tower, checked wrappers around lab 05's own loss, schedule and
+  training loop (``workshop_utils.lessons.lab05``, exported from the notebook), zero-shot and retrieval scores;
+- :mod:`~workshop_utils.multimodal.artifact`: save and load the model, and rebuild it through the lesson's loop;
 - :mod:`~workshop_utils.multimodal.classify`: name the phenotype of any crop with the saved model;
 - :mod:`~workshop_utils.multimodal.checks`: argument checks shared with the VLM of Part B.
 """

@@ -1,8 +1,8 @@
 """A CLIP-style image-text model for cell phenotypes: small CNN image tower + frozen MiniLM text tower.
 
 The text tower is locked (its embeddings are computed once and cached): only the image tower, its linear head
-into MiniLM's 384-d space and the temperature learn, with a symmetric InfoNCE loss under a warm-up + cosine
-learning-rate schedule.
+into MiniLM's 384-d space and the temperature learn. The loss, the warm-up + cosine schedule and the training
+loop are lab 05's own cells (``workshop_utils.lessons.lab05``); this module checks arguments and calls them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from workshop_utils.core.inputs import (
     require_same_length,
     require_texts,
 )
+from workshop_utils.lessons.lab05 import clip_loss as lesson_clip_loss
+from workshop_utils.lessons.lab05 import same_caption_targets, train_contrastive, warmup_cosine
 from workshop_utils.multimodal.checks import (
     require_cells,
     require_image_batch,
@@ -69,7 +71,7 @@ CLIP_PROFILES: dict[str, ClipSettings] = {
 
 def require_clip_model(model: Any, where: str) -> CellClip:
     return require_instance(model, CellClip, where, "model",
-                             "Pass the CellClip from mm.train_clip(...) or mm.load_cell_clip()[0].")
+                             "Pass the trained CellClip, or mm.load_cell_clip()[0].")
 
 
 # ---------------------------------------------------------------- image tower
@@ -92,7 +94,17 @@ class ImageTower(nn.Module):
 
 
 class CellClip(nn.Module):
-    """Image tower + a linear head into MiniLM's 384-d sentence space (the text side is locked), and a temperature."""
+    """Image tower + a linear head into MiniLM's 384-d sentence space (the text side is locked), and a temperature.
+
+    ``encode_image`` and ``encode_text`` give unit-norm embeddings; ``logit_scale`` is the learned log(1/T),
+    starting at T = 0.07 as in CLIP.
+
+    Args:
+        width: channels of the tower's first convolution (the others are 2x and 4x that), e.g. ``settings.width``.
+
+    Example:
+        >>> model = wu.multimodal.CellClip(clip_settings.width).to(device).to(memory_format=torch.channels_last)
+    """
 
     def __init__(self, width: int = 16) -> None:
         super().__init__()
@@ -114,7 +126,18 @@ class CellClip(nn.Module):
 
 
 def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(N, H, W, 3) images in [0, 1] -> channels-last (N, 3, H, W) float tensor, centred on 0."""
+    """(N, H, W, 3) images in [0, 1] -> channels-last (N, 3, H, W) float tensor, centred on 0: the tower's input.
+
+    Args:
+        images: (N, H, W, 3) float images in [0, 1], e.g. ``train.images``.
+        device: where the tensor goes, e.g. ``"cpu"`` or ``wu.torch_device(PROFILE)``.
+
+    Returns:
+        A float32 tensor (N, 3, H, W) in channels-last memory layout, values in [-0.5, 0.5].
+
+    Example:
+        >>> pixels = wu.multimodal.to_tensor(train.images, device)
+    """
     images = require_images(images, "to_tensor")
     x = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.float32).permute(0, 3, 1, 2) - 0.5
     return x.to(device).contiguous(memory_format=torch.channels_last)
@@ -122,7 +145,7 @@ def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.T
 
 def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
               keys: torch.Tensor | None = None) -> torch.Tensor:
-    """Symmetric InfoNCE; with ``keys``, every pair sharing a key (same description) counts as a positive."""
+    """Lab 05's symmetric InfoNCE (the lesson's ``clip_loss``), checked; with ``keys``, equal keys are positives."""
     where = "clip_loss"
     require_tensor(image_emb, where, "image_emb", 2)
     require_tensor(text_emb, where, "text_emb", 2, width=image_emb.shape[1])
@@ -133,31 +156,22 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
     if keys is not None:
         require_tensor(keys, where, "keys", 1, floating=False, fix="Pass one integer key per pair, e.g. cells.keys.")
         require_same_length(where, image_emb=image_emb, keys=keys)
-    logits = logit_scale.exp().clamp(max=100) * image_emb @ text_emb.T
-    if keys is None:
-        target = torch.arange(len(logits), device=logits.device)
-        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-    same = (keys[:, None] == keys[None, :]).float()
-    soft = same / same.sum(dim=1, keepdim=True)
-    return (F.cross_entropy(logits, soft) + F.cross_entropy(logits.T, soft)) / 2
+    targets = None if keys is None else same_caption_targets(keys)
+    return lesson_clip_loss(image_emb, text_emb, 1 / logit_scale.exp().clamp(max=100), targets)
 
 
 def lr_at(step: int, total: int, peak: float, warmup_frac: float = 0.1) -> float:
-    """Linear warm-up to ``peak`` over the first ``warmup_frac`` of steps, then cosine decay to zero."""
+    """Linear warm-up to ``peak`` over the first ``warmup_frac`` of steps, then cosine decay to zero (lab 05's)."""
     total = require_int(total, "lr_at", "total", minimum=1)
     step = require_int(step, "lr_at", "step", minimum=0, maximum=total - 1)
     require_number(peak, "lr_at", "peak", minimum=0.0)
     require_number(warmup_frac, "lr_at", "warmup_frac", minimum=0.0, maximum=1.0)
-    warmup = max(1, int(total * warmup_frac))
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return peak * 0.5 * (1 + math.cos(math.pi * progress))
+    return peak * warmup_cosine(step, total, warmup_frac)
 
 
 def train_clip(cells: CellSet, settings: ClipSettings, device: torch.device | str = "cpu",
                log_every: int = 25) -> tuple[CellClip, dict[str, Any]]:
-    """Train a :class:`CellClip` on ``cells``; returns the model and a history (loss, lr, train_s).
+    """Train a :class:`CellClip` on ``cells`` with lab 05's own loop (``lessons.lab05.train_contrastive``).
 
     Args:
         cells: the captioned training cells, from ``wu.cell_images.make_cells``.
@@ -176,42 +190,23 @@ def train_clip(cells: CellSet, settings: ClipSettings, device: torch.device | st
     device = cast(torch.device, require_device(device, "train_clip"))
     require_int(log_every, "train_clip", "log_every", minimum=1)
     images = require_images(cells.images, "train_clip")
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(settings.seed)  # the notebook's initial weights, then its data on the device
     model = CellClip(settings.width).to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's Module.to stubs omit memory_format
-    text_table = encode_texts(cells.captions).to(device)
-    pixels, keys = to_tensor(images, device), torch.as_tensor(cells.keys, device=device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.05)
-    generator = torch.Generator().manual_seed(settings.seed)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    history: dict[str, Any] = {"step": [], "loss": [], "lr": []}
+    pixels, text_table = to_tensor(images, device), encode_texts(cells.captions).to(device)
+    keys = torch.as_tensor(cells.keys, device=device)
     threads_before = torch.get_num_threads()
     if settings.threads and device.type == "cpu":
         torch.set_num_threads(settings.threads)
     started = time.perf_counter()
-    model.train()
-    for step in range(settings.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, settings.steps, settings.lr, settings.warmup_frac)
-        idx = torch.randint(len(cells), (settings.batch,), generator=generator).to(device)
-        x = pixels[idx]
-        if torch.rand(1, generator=generator).item() < 0.5:  # flips and 90° turns keep the phenotype
-            x = x.flip(3)
-        x = torch.rot90(x, int(torch.randint(4, (1,), generator=generator)), dims=(2, 3))
-        with amp:
-            loss = clip_loss(model.encode_image(x.contiguous(memory_format=torch.channels_last)),
-                             model.encode_text(text_table[idx]), model.logit_scale, keys[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step % log_every == 0 or step == settings.steps - 1:
-            history["step"].append(step)
-            history["loss"].append(float(loss.detach()))
-            history["lr"].append(optimizer.param_groups[0]["lr"])
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    history["train_s"] = time.perf_counter() - started
-    torch.set_num_threads(threads_before)
-    model.eval()
+    try:
+        history: dict[str, Any] = dict(train_contrastive(
+            model, pixels, text_table, keys, steps=settings.steps, batch=settings.batch, lr=settings.lr,
+            warmup_frac=settings.warmup_frac, seed=settings.seed, log_every=log_every))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        history["train_s"] = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(threads_before)
     return model, history
 
 

@@ -30,6 +30,16 @@ LESSON_USERS: dict[str, set[str]] = {
     "lab02.quantize_int8": {"workshop_utils.acceleration.onnx_runtime"},
     "lab02_runtime.ort_session": {"workshop_utils.acceleration.onnx_runtime"},
     "lab02.build_trt_engine": {"workshop_utils.acceleration.tensorrt_engine"},
+    "lab04.build_config": {"workshop_utils.asr.model"},
+    "lab04.build_ctc_model": {"workshop_utils.asr.model"},
+    "lab04.save_nemo": {"workshop_utils.asr.model"},
+    "lab04.restore_nemo": {"workshop_utils.asr.model"},
+    "lab04.LossHistory": {"workshop_utils.asr.training"},
+    "lab04.build_trainer": {"workshop_utils.asr.training"},
+    "lab04.fit_model": {"workshop_utils.asr.training"},
+    "lab04.fine_tune_model": {"workshop_utils.asr.training"},
+    "lab04.transcribe_files": {"workshop_utils.asr.inference"},
+    "lab04.error_rates": {"workshop_utils.asr.inference"},
     "lab05.clip_loss": {"workshop_utils.multimodal.clip"},
     "lab05.warmup_cosine": {"workshop_utils.multimodal.clip"},
     "lab05.same_caption_targets": {"workshop_utils.multimodal.clip"},
@@ -63,7 +73,7 @@ def test_lesson_modules_are_exact_copies_of_the_notebooks() -> None:
 
 def test_every_lab_with_a_rebuilt_artifact_exports_its_lesson() -> None:
     modules = export.lesson_modules()
-    assert {"lab01", "lab02", "lab02_runtime", "lab05"} <= set(modules)
+    assert {"lab01", "lab02", "lab02_runtime", "lab04", "lab05"} <= set(modules)
     for module in modules.values():
         assert module.path.is_file() and module.cells
 

@@ -76,6 +76,15 @@ def test_synthesis_writes_16khz_mono_and_is_cached(build: Path) -> None:
 
 
 @needs_tools
+def test_the_same_note_gives_the_same_bytes_in_a_fresh_workspace(build: Path) -> None:
+    """sox dithers with a random seed unless told to repeat: a rebuilt corpus must equal lab 04's."""
+    voice = speech.TRAIN_VOICES[0]
+    first = speech.synthesize("well c four apoptosis", voice, build / "one" / "clip.wav")
+    again = speech.synthesize("well c four apoptosis", voice, build / "two" / "clip.wav")
+    assert first.read_bytes() == again.read_bytes()
+
+
+@needs_tools
 def test_a_text_starting_with_a_dash_is_spoken_not_read_as_an_option(build: Path) -> None:
     voice = speech.HELDOUT_VOICES[0]
     target = speech.clip_path("-w out.wav hello", voice, build / "clips")

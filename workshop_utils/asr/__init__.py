@@ -4,6 +4,9 @@
 - :mod:`~workshop_utils.asr.training`: Lightning's ``Trainer``, the loss history, fine-tuning, the artifact rebuild;
 - :mod:`~workshop_utils.asr.inference`: transcription, word error rate per clip, the capstone's cached model.
 
+The NeMo and Lightning calls themselves are lab 04's lesson code (``workshop_utils.lessons.lab04``, exported from
+the notebook's ``#| export`` cells); these modules check arguments, keep NeMo quiet and call it.
+
 Importing this package imports NeMo (about 10 s), once, with its banners silenced; ``wu.asr`` loads it on first
 use. ``transcribe(paths)`` is what the capstone calls; ``ensure_asr_model(profile)`` rebuilds the artifact through
 the same code as lab 04 when it is missing.
@@ -18,9 +21,11 @@ import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub in CI: from_pretrained must fail fast, not hang
 os.environ.setdefault("NEMO_TESTING", "0")
-# Two harmless notices that would otherwise land in every executed notebook.
+# Harmless notices that would otherwise land in every executed notebook (the last one: NeMo's transcribe asks for
+# pinned memory, which a CPU-only run cannot give).
 warnings.filterwarnings("ignore", message="IProgress not found")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true but no accelerator is found")
 
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
         warnings.catch_warnings():  # telemetry banners, tqdm's "IProgress not found"

@@ -1,4 +1,7 @@
-"""Transcribe audio and score it: batch transcription, word error rate per clip, and the capstone's cached model.
+"""Transcribe audio and score it with lab 04's lesson code: checked calls, the timed evaluation, the capstone's model.
+
+Transcription and the error rates are lab 04's own functions (``workshop_utils.lessons.lab04``, copied from the
+notebook); the wrappers here check their arguments, time the decoding and cache the capstone's model.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from nemo.collections.asr.metrics.wer import word_error_rate
 from nemo.collections.asr.models import EncDecCTCModel
 
 from workshop_utils import speech
@@ -23,12 +25,7 @@ from workshop_utils.core.errors import (
     MissingFileError,
 )
 from workshop_utils.core.inputs import bad_input, describe, require_int, require_nonempty, require_path
-
-
-def _texts(outputs: Any) -> list[str]:
-    if isinstance(outputs, tuple):  # some NeMo versions return (best, all)
-        outputs = outputs[0]
-    return [" ".join((o if isinstance(o, str) else o.text).split()) for o in outputs]
+from workshop_utils.lessons.lab04 import error_rates, transcribe_files
 
 
 def _audio_list(audio_paths: Any, where: str) -> list[Path]:
@@ -55,7 +52,7 @@ def require_asr_model(model: Any, where: str) -> Any:
 
 
 def transcribe_with(model: EncDecCTCModel, audio_paths: Sequence[str | Path], batch_size: int = 16) -> list[str]:
-    """Greedy CTC transcripts of WAV files (16 kHz mono) with ``model``.
+    """Greedy CTC transcripts of WAV files (16 kHz mono) with ``model``: the lesson's ``transcribe_files``, checked.
 
     The model is switched to eval mode; NeMo's progress output is silenced.
 
@@ -73,11 +70,9 @@ def transcribe_with(model: EncDecCTCModel, audio_paths: Sequence[str | Path], ba
     require_asr_model(model, "transcribe_with")
     audio_paths = _audio_list(audio_paths, "transcribe_with")
     batch_size = require_int(batch_size, "transcribe_with", "batch_size", minimum=1)
-    model.eval()
-    with torch.inference_mode(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*pin_memory.*")
-        outputs = model.transcribe([str(p) for p in audio_paths], batch_size=batch_size, verbose=False)
-    return _texts(outputs)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pin_memory.*")  # also where the global filter was reset
+        return transcribe_files(model, audio_paths, batch_size=batch_size)
 
 
 @dataclass
@@ -99,7 +94,7 @@ class Evaluation:
 
 
 def evaluate(model: EncDecCTCModel, clips: Sequence[speech.Clip], batch_size: int = 16) -> Evaluation:
-    """WER and CER (NeMo's ``word_error_rate``) of ``model`` on ``clips``, with the decoding speed.
+    """WER and CER (the lesson's ``error_rates``: NeMo's ``word_error_rate``) of ``model`` on ``clips``, and the speed.
 
     One untimed warm-up transcription runs first, so ``decode_s`` excludes one-off start-up costs.
 
@@ -127,8 +122,9 @@ def evaluate(model: EncDecCTCModel, clips: Sequence[speech.Clip], batch_size: in
     started = time.perf_counter()
     hyps = transcribe_with(model, [c.audio_filepath for c in clips], batch_size=batch_size)
     decode_s = time.perf_counter() - started
-    return Evaluation(word_error_rate(hyps, refs), word_error_rate(hyps, refs, use_cer=True), refs, hyps,
-                      sum(c.duration for c in clips), decode_s, list(zip(refs, hyps, strict=True))[:5])
+    wer, cer = error_rates(hyps, refs)
+    return Evaluation(wer, cer, refs, hyps, sum(c.duration for c in clips), decode_s,
+                      list(zip(refs, hyps, strict=True))[:5])
 
 
 _CACHED: dict[str, Any] = {}

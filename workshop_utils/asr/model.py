@@ -1,4 +1,7 @@
-"""The lab-notes speech recogniser as a NeMo model: per-profile settings, the CTC config, build, save and restore.
+"""The lab-notes speech recogniser as a NeMo model: per-profile settings, and checked calls of lab 04's lesson code.
+
+The config, the model, saving and restoring are lab 04's own functions (``workshop_utils.lessons.lab04``, copied
+from the notebook); the wrappers here check their arguments and keep NeMo's output quiet.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 from lightning.pytorch import Trainer
 from nemo.collections.asr.models import ASRModel, EncDecCTCModel
 from nemo.utils import logging as nemo_logging
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from workshop_utils import speech
 from workshop_utils.core import paths
@@ -27,6 +30,7 @@ from workshop_utils.core.errors import (
 from workshop_utils.core.files import atomic_write
 from workshop_utils.core.inputs import bad_input, describe, require_file, require_int, require_number, require_path
 from workshop_utils.core.profiles import require_profile
+from workshop_utils.lessons.lab04 import build_config, build_ctc_model, restore_nemo, save_nemo
 
 ARTIFACT_NAME = "lab_notes_asr.nemo"
 MODEL_PATH_FIX = "Leave it out for the lab-04 artifact, or pass wu.artifacts_dir() / 'lab_notes_asr.nemo'."
@@ -112,16 +116,11 @@ def apply_threads(settings: AsrSettings) -> None:
     torch.set_num_threads(settings.threads or fair_cpu_threads())
 
 
-def _block(filters: int, kernel: int, residual: bool = True, repeat: int = 2) -> dict[str, Any]:
-    return {"filters": filters, "repeat": repeat, "kernel": [kernel], "stride": [1],
-            "dilation": [1], "dropout": 0.0, "residual": residual, "separable": True}
-
-
 def asr_config(train_manifest: Path | None, test_manifest: Path | None, *, width: int = 64, blocks: int = 3,
                repeat: int = 2, spec_augment: bool = False,
                batch_size: int = 16, lr: float = 1e-2, max_steps: int = 300, labels: Sequence[str] = speech.LABELS,
                n_mels: int = 64) -> DictConfig:
-    """A QuartzNet-like character CTC model: mel features, separable 1-D conv blocks, a 1x1 conv to the labels.
+    """Lab 04's QuartzNet-like character CTC config (the lesson's ``build_config``), with its arguments checked.
 
     Features are per-feature normalised log-mel frames of 25 ms windows every 20 ms; the optimiser is AdamW with
     a cosine schedule from ``lr`` down to ``lr / 100``.
@@ -160,36 +159,13 @@ def asr_config(train_manifest: Path | None, test_manifest: Path | None, *, width
     if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars) or len(set(chars)) != len(chars):
         raise bad_input(where, "labels as a list of distinct single characters", describe(labels),
                         "Keep the default speech.LABELS (space, a-z and ').")
-    jasper = [_block(width, 11, residual=False, repeat=1)]
-    jasper += [_block(width, 11 + 2 * i, repeat=repeat) for i in range(blocks)]
-    jasper += [_block(2 * width, 21, residual=False, repeat=1), _block(2 * width, 1, residual=False, repeat=1)]
-    dataset = {"sample_rate": speech.SAMPLE_RATE_HZ, "labels": list(labels), "batch_size": batch_size,
-               "num_workers": 0, "pin_memory": False, "trim_silence": False, "max_duration": 20.0}
-    augment = {"_target_": "nemo.collections.asr.modules.SpectrogramAugmentation",
-               "freq_masks": 1, "time_masks": 1, "freq_width": 8, "time_width": 0.05}
-    cfg = {
-        "sample_rate": speech.SAMPLE_RATE_HZ,
-        "labels": list(labels),
-        "train_ds": {**dataset, "manifest_filepath": str(train_manifest) if train_manifest else None, "shuffle": True},
-        "validation_ds": {**dataset, "manifest_filepath": str(test_manifest) if test_manifest else None,
-                          "shuffle": False},
-        "preprocessor": {"_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
-                         "sample_rate": speech.SAMPLE_RATE_HZ, "normalize": "per_feature", "window_size": 0.025,
-                         "window_stride": 0.02, "window": "hann", "features": n_mels, "n_fft": 512,
-                         "dither": 1e-5, "pad_to": 16},
-        "spec_augment": augment if spec_augment else None,
-        "encoder": {"_target_": "nemo.collections.asr.modules.ConvASREncoder", "feat_in": n_mels,
-                    "activation": "relu", "conv_mask": True, "jasper": jasper},
-        "decoder": {"_target_": "nemo.collections.asr.modules.ConvASRDecoder", "feat_in": 2 * width,
-                    "num_classes": len(labels), "vocabulary": list(labels)},
-        "optim": {"name": "adamw", "lr": lr, "betas": [0.9, 0.98], "weight_decay": 1e-3,
-                  "sched": {"name": "CosineAnnealing", "warmup_steps": max(1, max_steps // 10), "min_lr": lr / 100}},
-    }
-    return OmegaConf.create(cfg)
+    return build_config(train_manifest, test_manifest, labels=chars, sample_rate=speech.SAMPLE_RATE_HZ, width=width,
+                        blocks=blocks, repeat=repeat, spec_augment=spec_augment, batch_size=batch_size, lr=lr,
+                        max_steps=max_steps, n_mels=n_mels)
 
 
 def build_model(cfg: DictConfig, trainer: Trainer | None = None, seed: int = 0) -> EncDecCTCModel:
-    """Instantiate the CTC model from ``cfg`` with a seeded initialisation.
+    """Lab 04's CTC model from ``cfg`` (the lesson's ``build_ctc_model``), seeded, with NeMo's output silenced.
 
     Args:
         cfg: the config from :func:`asr_config`.
@@ -211,9 +187,8 @@ def build_model(cfg: DictConfig, trainer: Trainer | None = None, seed: int = 0) 
                         "Pass asr.make_trainer(max_steps, ...).")
     seed = require_int(seed, "build_model", "seed")
     quiet_logs()
-    torch.manual_seed(seed)
     with contextlib.redirect_stdout(io.StringIO()):
-        return EncDecCTCModel(cfg=cfg, trainer=trainer)
+        return build_ctc_model(cfg, trainer, seed)
 
 
 def parameter_count(model: torch.nn.Module) -> int:
@@ -260,7 +235,7 @@ def try_pretrained(name: str = PRETRAINED_NAME) -> tuple[Any | None, str]:
 
 
 def save_model(model: EncDecCTCModel, target: Path | None = None) -> Path:
-    """Write ``model`` to a ``.nemo`` archive (default ``build/artifacts/lab_notes_asr.nemo``).
+    """Write ``model`` to a ``.nemo`` archive with the lesson's ``save_nemo`` (default: the lab-04 artifact).
 
     Args:
         model: a NeMo model (anything with ``save_to``).
@@ -279,13 +254,13 @@ def save_model(model: EncDecCTCModel, target: Path | None = None) -> Path:
     target = require_path(target, "save_model", "target", fix, default=paths.artifacts_dir() / ARTIFACT_NAME)
     if target.suffix != ".nemo":
         raise bad_input("save_model", "target as a path ending in .nemo", str(target), fix)
-    with atomic_write(target) as partial:
-        model.save_to(str(partial))
+    with atomic_write(target) as partial:  # a reader (the capstone) never sees half an archive
+        save_nemo(model, partial)
     return target
 
 
 def restore_model(path: Path | None = None) -> Any:
-    """Load a ``.nemo`` archive on the CPU (default: the lab-04 artifact; a fine-tuned BPE model works too).
+    """Load a ``.nemo`` archive on the CPU with the lesson's ``restore_nemo`` (default: the lab-04 artifact).
 
     Args:
         path: the ``.nemo`` archive; None means lab 04's ``build/artifacts/lab_notes_asr.nemo``.
@@ -303,5 +278,4 @@ def restore_model(path: Path | None = None) -> Any:
                               "`python -m workshop_utils run --labs 04`, or call wu.asr.ensure_asr_model('smoke').")
     quiet_logs()
     with contextlib.redirect_stdout(io.StringIO()):
-        model = ASRModel.restore_from(str(path), map_location=torch.device("cpu"))
-    return model.eval()
+        return restore_nemo(path)

@@ -1,11 +1,13 @@
-"""Train and fine-tune the recogniser with Lightning: the loss history, the trainer, and the artifact rebuild.
+"""Train and fine-tune the recogniser with Lightning, and rebuild the artifact, through lab 04's lesson code.
+
+The loss history, the trainer, training and fine-tuning are lab 04's own functions (``workshop_utils.lessons.lab04``,
+copied from the notebook); the wrappers here check their arguments.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -13,7 +15,6 @@ from typing import Any, cast
 import torch
 from lightning.pytorch import Callback, Trainer
 from nemo.collections.asr.models import EncDecCTCModel
-from omegaconf import OmegaConf
 
 from workshop_utils import speech
 from workshop_utils.asr.inference import evaluate, require_asr_model
@@ -36,45 +37,25 @@ from workshop_utils.core.errors import (
 from workshop_utils.core.files import ensure_artifact
 from workshop_utils.core.inputs import bad_input, describe, require_int
 from workshop_utils.core.profiles import torch_device
-
-
-class LossHistory(Callback):
-    """Records the training loss of every step (a plain list of floats) and the wall time of training (s).
-
-    A Lightning callback: pass it to :func:`make_trainer` in ``extra_callbacks``. After training it holds
-    ``losses`` (one per step), ``train_s`` (wall-clock s) and ``train_cpu_s`` (CPU time of this process, s).
-
-    Example:
-        >>> history = wu.asr.LossHistory()
-        >>> trainer = wu.asr.make_trainer(S.max_steps, extra_callbacks=[history])
-    """
-
-    def __init__(self) -> None:
-        self.losses: list[float] = []
-        self.started = self.started_cpu = 0.0
-        self.train_s = self.train_cpu_s = 0.0
-
-    def on_train_start(self, trainer: Trainer, pl_module: Any) -> None:
-        self.started, self.started_cpu = time.perf_counter(), time.process_time()
-
-    def on_train_batch_end(self, trainer: Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.losses.append(float(loss.detach()))
-
-    def on_train_end(self, trainer: Trainer, pl_module: Any) -> None:
-        self.train_s = time.perf_counter() - self.started
-        self.train_cpu_s = time.process_time() - self.started_cpu
+from workshop_utils.lessons.lab04 import LossHistory, build_trainer, fine_tune_model, fit_model
 
 
 def interactive() -> bool:
-    """True in a live terminal or notebook, False under papermill/CI (keeps progress bars out of logs)."""
+    """True in a live terminal or notebook, False under papermill/CI (keeps progress bars out of logs).
+
+    Returns:
+        Whether a progress bar would be seen: False when ``TQDM_DISABLE``, ``CI`` or ``PAPERMILL_EXECUTION`` is set.
+
+    Example:
+        >>> trainer = build_trainer(S.max_steps, progress_bar=wu.asr.interactive(), root_dir=wu.build_dir() / "lightning")
+    """
     if os.environ.get("TQDM_DISABLE") or os.environ.get("CI") or os.environ.get("PAPERMILL_EXECUTION"):
         return False
     return "ipykernel" in sys.modules or sys.stderr.isatty()
 
 
 def make_trainer(max_steps: int, *, use_gpu: bool = False, extra_callbacks: Sequence[Callback] = ()) -> Trainer:
-    """A Lightning Trainer that writes nothing outside ``build/`` (no checkpoints, no loggers).
+    """Lab 04's Lightning Trainer (the lesson's ``build_trainer``): nothing written outside ``build/``.
 
     Validation is off and the progress bar shows only in a live notebook or terminal. On the GPU it trains in
     bf16 mixed precision, on the CPU in fp32.
@@ -101,16 +82,12 @@ def make_trainer(max_steps: int, *, use_gpu: bool = False, extra_callbacks: Sequ
                                        "torch.cuda.is_available()=False. Pass use_gpu=False (train on the CPU).")
     root = paths.build_dir() / "lightning"
     root.mkdir(parents=True, exist_ok=True)
-    accel: dict[str, Any] = {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed"} if use_gpu else \
-        {"accelerator": "cpu", "devices": 1, "precision": "32-true"}
-    return Trainer(**accel, max_steps=max_steps, max_epochs=-1, logger=False, enable_checkpointing=False,
-                   enable_progress_bar=interactive(), enable_model_summary=False, log_every_n_steps=50,
-                   limit_val_batches=0, num_sanity_val_steps=0, default_root_dir=str(root),
-                   callbacks=cast("list[Callback]", callbacks))  # all Callbacks: checked above
+    return build_trainer(max_steps, use_gpu=use_gpu, callbacks=cast("list[Callback]", callbacks),  # checked above
+                         progress_bar=interactive(), root_dir=root)
 
 
 def train(model: EncDecCTCModel, trainer: Trainer, history: LossHistory) -> LossHistory:
-    """Fit ``model`` with ``trainer`` (its ``train_ds`` manifest); returns the filled loss history.
+    """Fit ``model`` with ``trainer`` (the lesson's ``fit_model``, on its ``train_ds`` manifest); returns the history.
 
     Args:
         model: the NeMo CTC model from :func:`build_model`, whose config names an existing training manifest.
@@ -139,9 +116,7 @@ def train(model: EncDecCTCModel, trainer: Trainer, history: LossHistory) -> Loss
                         f"manifest_filepath={manifest!r}", "Build the config with "
                         "asr.asr_config(corpus.train_manifest, corpus.test_manifest, ...).")
     quiet_logs()
-    torch.manual_seed(0)
-    model.set_trainer(trainer)
-    trainer.fit(model)
+    fit_model(model, trainer, seed=0)
     if not history.losses:
         raise WorkshopError("Training ran no steps (losses=[]). Likely cause: an empty train manifest. "
                             f"Next step: check {model.cfg.train_ds.manifest_filepath} has lines.")
@@ -149,7 +124,7 @@ def train(model: EncDecCTCModel, trainer: Trainer, history: LossHistory) -> Loss
 
 
 def fine_tune(model: Any, corpus: speech.Corpus, settings: AsrSettings, trainer: Trainer) -> Any:
-    """Fine-tune a pretrained NeMo CTC model (its own tokenizer/vocabulary) on the corpus with ``trainer``.
+    """Fine-tune a pretrained NeMo CTC model on the corpus with ``trainer`` (the lesson's ``fine_tune_model``).
 
     Uses AdamW at lr 1e-4 with a cosine schedule over ``settings.max_steps`` (a tenth of them warm-up).
 
@@ -174,19 +149,8 @@ def fine_tune(model: Any, corpus: speech.Corpus, settings: AsrSettings, trainer:
         raise bad_input("fine_tune", "trainer as a Lightning Trainer", describe(trainer),
                         "Pass asr.make_trainer(settings.max_steps, use_gpu=...).")
     quiet_logs()
-    data = {"manifest_filepath": str(corpus.train_manifest), "sample_rate": speech.SAMPLE_RATE_HZ,
-            "batch_size": settings.batch_size, "shuffle": True, "num_workers": 4, "pin_memory": True,
-            "max_duration": 20.0, "trim_silence": False}
-    if hasattr(model, "decoder") and hasattr(model.decoder, "vocabulary") and not hasattr(model, "tokenizer"):
-        data["labels"] = list(model.decoder.vocabulary)
-    model.setup_training_data(OmegaConf.create(data))
-    model.setup_optimization(OmegaConf.create({
-        "name": "adamw", "lr": 1e-4, "weight_decay": 1e-3,
-        "sched": {"name": "CosineAnnealing", "warmup_steps": max(1, settings.max_steps // 10), "min_lr": 1e-6,
-                  "max_steps": settings.max_steps}}))
-    model.set_trainer(trainer)
-    trainer.fit(model)
-    return model
+    return fine_tune_model(model, trainer, corpus.train_manifest, sample_rate=speech.SAMPLE_RATE_HZ,
+                           batch_size=settings.batch_size, max_steps=settings.max_steps)
 
 
 def train_lab_notes_asr(profile: str, *, seed: int = 0, extra_words: Sequence[str] = ()) -> dict[str, Any]:
@@ -205,7 +169,7 @@ def train_lab_notes_asr(profile: str, *, seed: int = 0, extra_words: Sequence[st
 
 
 def ensure_asr_model(profile: str = "smoke") -> Path:
-    """The lab-04 artifact, trained now (same code path as the lab) if it is missing; returns its path.
+    """The lab-04 artifact, trained now with the lesson's own functions if it is missing; returns its path.
 
     Args:
         profile: ``"smoke"``, ``"cpu"`` or ``"gpu"``: the settings (and device) used if the model must be trained.

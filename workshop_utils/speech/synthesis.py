@@ -138,7 +138,9 @@ def synthesize(text: str, voice: Voice, target: Path) -> Path:
              "--", text]  # "--": a text that starts with "-" is spoken, not read as an option
     try:
         with atomic_write(target) as partial:  # the final name never holds a half-written clip
-            convert = ["sox", "-t", "wav", "-", "-r", str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16", str(partial)]
+            # -R: repeatable mode, so sox seeds its dither: the same note gives the same bytes, and a model
+            # rebuilt in a fresh workspace trains on exactly the clips lab 04 trained on
+            convert = ["sox", "-R", "-t", "wav", "-", "-r", str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16", str(partial)]
             raw = subprocess.run(speak, check=True, capture_output=True, timeout=60).stdout
             subprocess.run(convert, input=raw, check=True, capture_output=True, timeout=60)
     except subprocess.CalledProcessError as exc:

@@ -29,10 +29,13 @@ lock: ## re-resolve requirements/base.in into requirements/lock.txt
 run: $(STAMP) ## execute every lab in the profile this machine allows; summary in build/summary.md
 	$(PY) -m workshop_utils run --profile $(PROFILE) $(if $(LABS),--labs $(LABS))
 
-test: lint ## lint and types, unit tests, then every notebook in the smoke profile
-	$(PY) -m pytest -q tests
+test: $(STAMP) ## lint and types beside the tests: unit tests, every notebook in the smoke profile (two at a time)
+	@mkdir -p build; $(MAKE) --no-print-directory lint > build/lint.log 2>&1 & lint=$$!; \
+	$(PY) -m pytest -q tests; tests=$$?; \
+	wait $$lint; linted=$$?; echo "--- make lint (ran beside the tests) ---"; cat build/lint.log; \
+	if [ $$linted -ne 0 ]; then echo "make test: make lint failed (above)"; exit 1; fi; exit $$tests
 
-test-full: lint ## make test with the long load test (16 clients x 1000 requests per protocol instead of x 250)
+test-full: lint ## make test with the long load test (16 clients x 1000 requests per protocol instead of x 100)
 	WORKSHOP_LOAD_REQUESTS=1000 $(PY) -m pytest -q tests
 
 test-unit: lint ## lint and types, then unit tests only (fast: no notebooks, no load test)

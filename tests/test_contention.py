@@ -62,6 +62,7 @@ def speedup(network: torch.nn.Module, onnx_path: Path, tiles: np.ndarray) -> tup
 
 
 @pytest.mark.load
+@pytest.mark.quiet  # its 'quiet' side must be quiet: it waits for the background notebook runs
 def test_a_busy_neighbour_does_not_change_the_measured_ratio(tmp_path: Path) -> None:
     network = small_unet()
     onnx_path = acceleration.export_onnx(network, tmp_path / "small.onnx", 64)

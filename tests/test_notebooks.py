@@ -1,13 +1,18 @@
-"""Execute every lab notebook in the smoke profile, as CI does; a failure names the notebook and the cell."""
+"""Execute every lab notebook in the smoke profile, as CI does; a failure names the notebook and the cell.
+
+The runs start in the background when the session starts, two at a time (``tests/smoke_lanes.py``); each test
+here waits for the run it reads and checks what that run left behind.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 
+from tests.smoke_lanes import SmokeLanes
 from workshop_utils.core import labs, paths
 from workshop_utils.instructor import runner
 
@@ -16,14 +21,24 @@ NOTEBOOKS = runner.lab_notebooks()
 SMOKE_WALL_S: dict[str, float] = {}
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_lab_runs_in_smoke_profile(notebook) -> None:
-    run = runner.run_notebook(notebook, "smoke", out_dir=paths.build_dir() / "executed", cell_timeout_s=600)
+def finished_run(lanes: SmokeLanes, name: str) -> tuple[runner.NotebookRun, dict[str, Any]]:
+    """The run ``name`` (e.g. ``first:01``) and the results JSON it wrote; fails the test when the run failed."""
+    job = lanes.result(name)
+    run = job.get("run")
+    if run is None:
+        detail = job.get("error") or (job.get("stderr", "") or "")[-3000:]
+        pytest.fail(f"{name}: the run did not report back: {detail}", pytrace=False)
     if not run.ok:
-        pytest.fail(runner.describe_failure(run), pytrace=False)
-    record = json.loads((paths.results_dir() / f"{notebook.stem}.json").read_text())
-    assert record["profile"] == "smoke" and record["passed"] is True
+        pytest.fail(f"{name}: " + runner.describe_failure(run), pytrace=False)
+    return run, job.get("record") or {}
+
+
+@pytest.mark.notebook
+@pytest.mark.smoke_job("first")
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lab_runs_in_smoke_profile(notebook: Path, smoke_runs: SmokeLanes) -> None:
+    run, record = finished_run(smoke_runs, f"first:{notebook.name[:2]}")
+    assert record.get("profile") == "smoke" and record.get("passed") is True
     assert record["metrics"], f"{notebook.stem} recorded no metrics"
     assert_exercises_pass(notebook, Path(run.executed))
     SMOKE_WALL_S[notebook.stem] = run.wall_s
@@ -44,52 +59,41 @@ def assert_exercises_pass(solution: Path, executed: Path) -> None:
 
 
 @pytest.mark.notebook
+@pytest.mark.smoke_job("rerun")
 @pytest.mark.parametrize("notebook", [nb for nb in NOTEBOOKS if not nb.stem.startswith("00_")], ids=lambda p: p.stem)
-def test_lab_reruns_in_the_same_workspace(notebook) -> None:
+def test_lab_reruns_in_the_same_workspace(notebook: Path, smoke_runs: SmokeLanes) -> None:
     """Second pass: caches, artifacts and results of the first run are present; the lab must pass again.
 
     Lab 00's second pass is the nbmake test below, in the same workspace.
     """
-    run = runner.run_notebook(notebook, "smoke", out_dir=paths.build_dir() / "executed-rerun", cell_timeout_s=600)
-    if not run.ok:
-        pytest.fail("rerun: " + runner.describe_failure(run), pytrace=False)
-    assert json.loads((paths.results_dir() / f"{notebook.stem}.json").read_text())["passed"] is True
+    _, record = finished_run(smoke_runs, f"rerun:{notebook.name[:2]}")
+    assert record.get("passed") is True
 
 
 @pytest.mark.notebook
-def test_capstone_runs_alone_in_a_fresh_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.smoke_job("alone", "06")
+def test_capstone_runs_alone_in_a_fresh_workspace(smoke_runs: SmokeLanes) -> None:
     """No artifact from labs 01-05: the capstone rebuilds each through the same workshop_utils code and passes."""
-    build = tmp_path / "build"
-    monkeypatch.setenv("WORKSHOP_BUILD_DIR", str(build))
-    capstone = next(nb for nb in NOTEBOOKS if nb.stem.startswith("06_"))
-    run = runner.run_notebook(capstone, "smoke", out_dir=build / "executed", cell_timeout_s=900)
-    if not run.ok:
-        pytest.fail("alone: " + runner.describe_failure(run), pytrace=False)
-    record = json.loads((build / "results" / f"{capstone.stem}.json").read_text())
+    _, record = finished_run(smoke_runs, "alone:06")
+    build = smoke_runs.jobs["alone:06"].build_dir
     assert record["passed"] is True and record["metrics"]["artifacts_rebuilt"] == 4
     assert {p.name for p in (build / "artifacts").iterdir()} >= {
         "nuclei_unet.pt", "nuclei_unet.onnx", "lab_notes_asr.nemo", "cell_clip.pt"}
 
 
 @pytest.mark.notebook
-def test_nbmake_runs_a_lab_as_the_readme_says() -> None:
+@pytest.mark.smoke_job("nbmake", "00")
+def test_nbmake_runs_a_lab_as_the_readme_says(smoke_runs: SmokeLanes) -> None:
     """``WORKSHOP_PROFILE=smoke pytest --nbmake notebooks/00_environment_check.ipynb`` passes, outputs untouched.
 
     It runs in the workspace of the smoke pass above, so it is also lab 00's rerun in the same workspace.
     """
-    import os
-    import subprocess
-    import sys
-
-    notebook = next(nb for nb in NOTEBOOKS if nb.stem.startswith("00_"))
-    before = notebook.read_bytes()
-    results_file = paths.results_dir() / f"{notebook.stem}.json"
-    results_file.unlink(missing_ok=True)  # what the smoke pass wrote; nbmake's run must write it anew
-    env = dict(os.environ, WORKSHOP_PROFILE="smoke", WORKSHOP_BUILD_DIR=str(paths.build_dir()))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake",
-                           "--nbmake-timeout=600", str(notebook)], env=env, capture_output=True, text=True,
-                          cwd=notebook.parents[1], timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "1 passed" in proc.stdout
-    assert json.loads(results_file.read_text())["passed"] is True
-    assert notebook.read_bytes() == before, "nbmake must not write outputs into the committed notebook"
+    job = smoke_runs.result("nbmake:00")
+    assert job.get("returncode") == 0, job.get("error") or job["stdout"][-3000:] + job["stderr"][-2000:]
+    assert "1 passed" in job["stdout"]
+    assert job.get("record", {}).get("passed") is True, "nbmake's run wrote no passing results file"
+    notebook = smoke_runs.jobs["nbmake:00"].notebook
+    cells = nbformat.read(notebook, as_version=4).cells
+    assert not any(c.get("outputs") for c in cells if c.cell_type == "code"), (
+        "nbmake must not write outputs into the committed notebook")
+    assert paths.build_dir() == smoke_runs.jobs["nbmake:00"].build_dir

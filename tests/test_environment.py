@@ -56,4 +56,4 @@ def test_setup_is_idempotent_when_the_lock_is_unchanged() -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "nothing to do" in proc.stdout
-    assert time.perf_counter() - started < 30
+    assert time.perf_counter() - started < 90  # a runaway cap: a no-op check, slower only on a busy machine

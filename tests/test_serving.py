@@ -81,7 +81,7 @@ def test_server_that_never_becomes_ready_times_out_with_its_log(
     with pytest.raises(ServerError, match=r"(?s)not ready after 2 s.*fake server booting") as caught:
         with serving.serve_models(["fixed_cost"], ready_timeout_s=2):
             pytest.fail("the block must not run")
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 120  # a runaway cap: it gives up at 2 s, never at the fake's 600
     assert "ready_timeout_s" in str(caught.value)
     assert not serving.running_servers()
 

@@ -237,11 +237,17 @@ def test_load_http_and_grpc_zero_failures_and_outputs_match_local_inference(nucl
             )
             assert figures.failed == 0, f"{figures}; first errors: {figures.errors}"
             assert figures.max_abs_diff < MAX_ABS_DIFF, f"served outputs differ from local ONNX Runtime: {figures}"
-        batching = serving.batching_summary(before, serving.read_metrics(server.metrics_url, MODEL))
+        sent = sum(f.requested for f in results)
+        deadline = time.monotonic() + 20  # Triton refreshes its counters every few seconds, later when loaded
+        while True:
+            batching = serving.batching_summary(before, serving.read_metrics(server.metrics_url, MODEL))
+            if batching["requests"] >= sent or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         print(f"[load] server side: {batching['requests']:.0f} requests in {batching['executions']:.0f} executions, "
               f"mean batch {batching['mean_batch']:.2f}")
     assert server.cleanup_report(), server.leftovers
-    assert batching["requests"] >= sum(f.requested for f in results)
+    assert batching["requests"] >= sent, f"the server counted {batching['requests']:.0f} of {sent} requests"
 
 
 # --------------------------------------------------------------------------------------------------- make serve

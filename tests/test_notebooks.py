@@ -6,6 +6,7 @@ here waits for the run it reads and checks what that run left behind.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import nbformat
 import pytest
 
 from tests.smoke_lanes import SmokeLanes
-from workshop_utils.core import labs, paths
+from workshop_utils.core import labs, manifests, paths
 from workshop_utils.instructor import runner
 
 NOTEBOOKS = runner.lab_notebooks()
@@ -40,12 +41,23 @@ def test_lab_runs_in_smoke_profile(notebook: Path, smoke_runs: SmokeLanes) -> No
     run, record = finished_run(smoke_runs, f"first:{notebook.name[:2]}")
     assert record.get("profile") == "smoke" and record.get("passed") is True
     assert record["metrics"], f"{notebook.stem} recorded no metrics"
+    assert_data_sources_named(notebook, record)
     assert_exercises_pass(notebook, Path(run.executed))
     SMOKE_WALL_S[notebook.stem] = run.wall_s
     budget = labs.smoke_budget_s(notebook.stem)
     assert not labs.is_runaway(run.wall_s, budget), (
         f"{notebook.stem} took {run.wall_s:.0f} s in smoke, over {labs.RUNAWAY_FACTOR:g}x its {budget:.0f} s budget: "
         "a runaway, not a busy neighbour")
+
+
+def assert_data_sources_named(notebook: Path, record: dict[str, Any]) -> None:
+    """Every manifest entry the lab fetches is in its results' ``data_source``, which names only real sources."""
+    source = "".join(cell.source for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code")
+    fetched = set(re.findall(r"wu\.fetch\(\s*[\"']([\w.-]+)[\"']", source))
+    named = record.get("data_source")
+    assert isinstance(named, list), f"{notebook.stem}: results carry no data_source list"
+    assert fetched <= set(named), f"{notebook.stem} fetched {sorted(fetched - set(named))} but data_source says {named}"
+    assert set(named) <= {"synthetic", *manifests.load_all()}, named
 
 
 def assert_exercises_pass(solution: Path, executed: Path) -> None:

@@ -61,6 +61,17 @@ def test_results_json_has_the_agreed_shape(isolated_dirs: Path) -> None:
     assert record["passed"] is True and record["peak_rss_mib"] > 10
 
 
+def test_data_sources_are_named_once_and_checked(isolated_dirs: Path) -> None:
+    lab = results.start_lab("99_demo", "smoke")
+    assert json.loads(Path(lab.finish()).read_text())["data_source"] == []
+    assert lab.uses_data("stardist_dsb2018_nucleus") == "stardist_dsb2018_nucleus"
+    lab.uses_data("synthetic")
+    lab.uses_data("stardist_dsb2018_nucleus")
+    assert json.loads(lab.finish().read_text())["data_source"] == ["stardist_dsb2018_nucleus", "synthetic"]
+    with pytest.raises(InputError, match="synthetic"):
+        lab.uses_data("my_images")
+
+
 def test_failed_expectation_is_written_then_raised(isolated_dirs: Path) -> None:
     lab = results.start_lab("99_demo", "cpu")
     lab.expect("loss falls", False, "0.9 -> 1.2")

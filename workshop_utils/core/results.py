@@ -5,7 +5,11 @@ Shape (later labs, the summary and the health report read it)::
     {"lab": "01_monai_nuclei_segmentation", "profile": "smoke", "wall_s": 71.2, "budget_s": 90, "over_budget": false,
      "peak_rss_mib": 1830.5,
      "metrics": {"dice_real": 0.71, ...}, "expectations": [{"name": ..., "ok": true, "detail": ...}],
+     "data_source": ["stardist_dsb2018_nucleus", "synthetic"],
      "hardware": {...}, "versions": {...}, "passed": true, "finished_at": "2026-11-28T17:02:11+00:00"}
+
+``data_source`` says what the figures were measured on: manifest entries from ``data_manifests/`` (downloaded,
+or packaged inside a wheel) and ``"synthetic"`` for data the lab generates; empty when a lab uses no data.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from workshop_utils.core.profiles import require_profile
 
 Scalar = float | int | bool | str | None
 _LAB_STEM = re.compile(r"\d\d_[\w-]+")
+SYNTHETIC = "synthetic"  # the data_source of data a lab generates itself
 
 
 def peak_rss_mib() -> float:
@@ -99,12 +104,36 @@ class LabRecorder:
     metrics: dict[str, Scalar] = field(default_factory=dict)
     expectations: list[Expectation] = field(default_factory=list)
     figures: dict[str, str] = field(default_factory=dict)
+    data_sources: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
     def record(self, **metrics: Any) -> None:
         """Add named figures: ``lab.record(dice_real=0.71, count_real=118)``."""
         for name, value in metrics.items():
             self.metrics[name] = _scalar(name, value)
+
+    def uses_data(self, source: str) -> str:
+        """Note what the lab's figures are measured on; the results list every source once, in order of use.
+
+        Args:
+            source: a data set's name in ``data_manifests/`` (e.g. ``"stardist_dsb2018_nucleus"``), or
+                ``"synthetic"`` for data the lab generates itself.
+
+        Returns:
+            ``source``, so a data cell can print it.
+
+        Example:
+            >>> lab.uses_data("synthetic")
+        """
+        from workshop_utils.core import manifests
+
+        known = sorted(manifests.load_all())
+        if not isinstance(source, str) or source not in {SYNTHETIC, *known}:
+            raise bad_input("LabRecorder.uses_data", f"source as {SYNTHETIC!r} or a manifest name ({', '.join(known)})",
+                            describe(source), 'Name what the lab measured on, e.g. lab.uses_data("synthetic").')
+        if source not in self.data_sources:
+            self.data_sources.append(source)
+        return source
 
     def figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure for the slides as ``build/figures/<lab>/<name>.png`` and list it in the results.
@@ -194,6 +223,7 @@ class LabRecorder:
             "metrics": dict(self.metrics),
             "expectations": [vars(item) for item in self.expectations],
             "figures": dict(self.figures),  # name -> path under build/, for make slides
+            "data_source": list(self.data_sources),
             "hardware": hardware.summary(),
             "versions": hardware.library_versions(),
             "passed": self.passed,

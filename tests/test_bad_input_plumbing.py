@@ -120,6 +120,7 @@ CASES = [
          error=ProfileError, label="none"),
     # hardware
     Case("core.cpus.cgroup_cpu_limit", lambda: cpus.cgroup_cpu_limit(3), "cpu_max as a path", label="fd"),
+    Case("core.cpus.cpu_peak_gflops_estimate", lambda: cpus.cpu_peak_gflops_estimate(0), "cores at least 1"),
     Case("core.cpus.fair_cpu_threads", lambda: cpus.fair_cpu_threads(0), "sample_s above 0.0 and below 60.0", label="zero"),
     Case("core.cpus.fair_cpu_threads", lambda: cpus.fair_cpu_threads("0.3"), "finite number", label="text"),
     Case("core.hardware.gpu_peak_tflops", lambda: hardware.gpu_peak_tflops("NVIDIA H200", "fp16"), "'bf16', 'fp32'",
@@ -230,7 +231,6 @@ SERVER_TESTS = "tests/test_serving.py and tests/test_serving_reliability.py"
 EXEMPT = {
     "core.manifests.FileEntry.from_package": "a property of a parsed entry; takes no arguments",
     "core.cpus.cpu_info": "no arguments: reads /proc and the scheduler",
-    "core.cpus.cpu_peak_gflops_estimate": "no arguments: reads /proc/cpuinfo",
     "core.hardware.gpu_usable": "no arguments: NVML and torch; None-safe where there is no GPU",
     "core.hardware.gpus": "no arguments: an empty list where there is no NVML or driver",
     "core.hardware.library_versions": "no arguments: reads installed package metadata",
@@ -298,6 +298,9 @@ def test_valid_hardware_and_doctor_calls_still_pass(capsys: pytest.CaptureFixtur
     assert hardware.gpu_peak_tflops("NVIDIA H200", "bf16") == pytest.approx(989.4)
     assert hardware.gpu_peak_tflops("Some Future GPU", "fp32") is None
     assert cpus.fair_cpu_threads(0.05) >= 1
+    peak_all, peak_one = cpus.cpu_peak_gflops_estimate(), cpus.cpu_peak_gflops_estimate(1)
+    if peak_all is not None and peak_one is not None:  # None where /proc/cpuinfo has no flags (macOS)
+        assert peak_all == pytest.approx(peak_one * cpus.cpu_info()["cores"])
     out = io.StringIO()
     hardware.print_env(out)
     assert "Libraries:" in out.getvalue()

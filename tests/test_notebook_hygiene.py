@@ -89,3 +89,17 @@ def test_solution_markers_are_closed_and_not_nested(path: Path) -> None:
             checked = source(cell) + (following if exported else "")
             assert "wu.check(" in checked, f"{path.name} cell {index}: an exercise needs wu.check(...)" + (
                 " in the next code cell" if exported else "")
+
+
+COMPUTES_WITHOUT_TORCH = {"03_triton_serving": "Triton's ONNX Runtime backend computes; the client only sends tiles"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_lab_that_runs_torch_sets_its_threads_from_the_free_cores(path: Path) -> None:
+    """torch's default, one thread per core, waits on a busy neighbour's core: figures would depend on the room."""
+    if path.stem in COMPUTES_WITHOUT_TORCH:
+        return
+    code = "\n".join(source(cell) for cell in load(path)["cells"] if cell["cell_type"] == "code")
+    sets_threads = "torch.set_num_threads(" in code and "wu.fair_cpu_threads()" in code
+    assert sets_threads or "wu.asr.apply_threads(" in code, (
+        f"{path.stem} imports torch but never sets torch.set_num_threads(wu.fair_cpu_threads())")

@@ -13,7 +13,7 @@ import os
 import platform
 from typing import Any
 
-from workshop_utils.core.inputs import require_number, require_path
+from workshop_utils.core.inputs import require_int, require_number, require_path
 
 
 def cpu_info() -> dict[str, Any]:
@@ -92,15 +92,20 @@ def fair_cpu_threads(sample_s: float = 0.3) -> int:
     return max(1, min(cores, cores - busy))
 
 
-def cpu_peak_gflops_estimate() -> float | None:
+def cpu_peak_gflops_estimate(cores: int | None = None) -> float | None:
     """Rough fp32 peak of this CPU: cores x clock x FLOPs per cycle from its SIMD flags (an estimate, not a spec).
 
+    Args:
+        cores: the cores the measurement may use (the threads a benchmark ran with); None means all usable cores.
+
     Returns:
-        GFLOP/s over the usable cores, or None where ``/proc/cpuinfo`` gives no flags or clock (e.g. macOS).
+        GFLOP/s over those cores, or None where ``/proc/cpuinfo`` gives no flags or clock (e.g. macOS).
 
     Example:
-        >>> peak_gflops = wu.cpu_peak_gflops_estimate()
+        >>> peak_gflops = wu.cpu_peak_gflops_estimate(torch.get_num_threads())
     """
+    if cores is not None:
+        require_int(cores, "cpu_peak_gflops_estimate", "cores", minimum=1)
     flags, mhz = "", None
     with contextlib.suppress(OSError, ValueError):
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
@@ -114,4 +119,4 @@ def cpu_peak_gflops_estimate() -> float | None:
     words = set(flags.split())
     # Two FMA units per core: AVX-512 does 2x16 fp32 FMAs (64 FLOPs) a cycle, AVX2 2x8 (32 FLOPs).
     per_cycle = 64 if "avx512f" in words else 32 if {"avx2", "fma"} <= words else 8
-    return cpu_info()["cores"] * mhz / 1000 * per_cycle
+    return (cores or cpu_info()["cores"]) * mhz / 1000 * per_cycle

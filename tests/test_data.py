@@ -16,7 +16,7 @@ import pytest
 
 from workshop_utils.core import data, data_cache, data_store
 from workshop_utils.core.errors import ChecksumError, DownloadError, ManifestError, UnsafeArchiveError
-from workshop_utils.core.manifests import Dataset, parse_manifest
+from workshop_utils.core.manifests import Dataset, parse_manifest, size_text
 
 from .conftest import LoopbackServer, sha256_hex
 
@@ -291,3 +291,46 @@ def test_a_broken_install_is_not_reported_as_an_offline_machine(isolated_dirs: P
     monkeypatch.setattr(data._ResumableDownloader, "__call__", no_tqdm)
     with pytest.raises(ModuleNotFoundError, match="tqdm"):
         data.fetch(dataset([loopback_server.add("/needs-tqdm.bin", PAYLOAD)]), progress=False)
+
+
+def test_the_instructor_guide_names_todays_prefetch_totals(isolated_dirs: Path) -> None:
+    import re
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "instructor_guide.md").read_text()
+    span = re.search(r"<!-- prefetch-total -->(.*?)<!-- /prefetch-total -->\s*\((\S+ MB) more ship", guide, re.S)
+    assert span, "the guide's night-before step must name the prefetch total between the prefetch-total markers"
+    named = dict(re.findall(r"`--profile (\w+)` downloads (\S+ MB)", span.group(1)))
+    assert set(named) == {"gpu", "cpu"}
+    for profile, figure in named.items():
+        known, unknown = data_cache.prefetch_total(data_cache.prefetch_plan(profile=profile))
+        assert figure == size_text(known) and not unknown, f"{profile}: the guide says {figure}, the manifests {size_text(known)}"
+    packaged = sum(e.size or 0 for _, e in data_cache.prefetch_plan(profile="gpu") if e.from_package)
+    assert span.group(2) == size_text(packaged)
+
+
+def test_prefetch_profile_on_the_command_line_prints_the_total_sizes_and_pin_lines(
+        isolated_dirs: Path, loopback_server: LoopbackServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from workshop_utils import __main__ as cli
+
+    sized = dataset([loopback_server.add("/cli.bin", PAYLOAD)])
+    sizeless = parse_manifest({"name": "sizeless", "description": "d", "licence": "CC0", "citation": "c",
+                               "used_by": [0], "profiles": ["gpu"], "files": [
+                                   {"name": "more.bin", "url": loopback_server.add("/more.bin", PAYLOAD[:1000]),
+                                    "md5": hashlib.md5(PAYLOAD[:1000]).hexdigest()}]})
+    sets = {"testset": sized, "sizeless": sizeless}
+    monkeypatch.setattr(data_cache.manifests, "load_all", lambda directory=None: sets)
+    assert cli.main(["prefetch", "--profile", "gpu", "--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    assert "testset/blob.bin  (0.2 MB)" in dry and "sizeless/more.bin  (size unknown until first download)" in dry
+    assert "2 file(s): 2 to download or check, 0.2 MB in total plus 1 of unknown size" in dry
+    assert sum(loopback_server.hits.values()) == 0, "--dry-run fetches nothing"
+    assert cli.main(["prefetch", "--profile", "gpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("prefetch --profile gpu: 2 file(s)") and "ok  testset/blob.bin  (0.2 MB, CC0)" in out
+    assert "ok  sizeless/more.bin  (0.0 MB, CC0)" in out and "2 file(s) ready in the cache." in out
+    pin = next(line for line in out.splitlines() if line.startswith("pin sizeless/more.bin"))
+    assert f"sha256: {sha256_hex(PAYLOAD[:1000])}, size: 1000" in pin
+    assert "pin testset" not in out, "a fully pinned manifest needs no line"
+    assert cli.main(["prefetch", "--profile", "smoke"]) == 0
+    assert "sizeless" not in capsys.readouterr().out, "a profile fetches only what it uses"

@@ -137,3 +137,12 @@ def test_parser_rejects_wrong_types_for_required_keys(key: str, value: object) -
         return
     with pytest.raises(ManifestError):
         manifests.parse_manifest(raw)
+
+
+def test_the_readme_documents_every_source_kind_and_hash() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "data_manifests" / "README.md").read_text()
+    for key in ("url:", "mirrors:", "package:", "huggingface:", "revision:", "sha256:", "md5", "size:", "extract:"):
+        assert key in readme, f"data_manifests/README.md does not document {key!r}"
+    hub_keys = {key.strip().removesuffix(":") for key in readme.split("huggingface:", 1)[1].split("sha256:")[0].split()
+                if key.endswith(":")}
+    assert manifests.HUB_KEYS <= hub_keys, manifests.HUB_KEYS - hub_keys

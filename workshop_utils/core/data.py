@@ -29,6 +29,7 @@ from workshop_utils.core.data_store import (
     expectation,
     file_digest,
     hash_matches,
+    known_hash_for,
     offline,
     offline_error,
 )
@@ -237,7 +238,9 @@ def fetch(
 ) -> Path:
     """Return a verified local copy of one file of a data set (the extracted folder for archives).
 
-    The sha256 is checked against the manifest; downloads resume, and ``WORKSHOP_OFFLINE=1`` forbids them.
+    The hash is checked against the manifest (or the record of the first verified download where the manifest
+    leaves it out); downloads resume, and ``WORKSHOP_OFFLINE=1`` forbids them. A ``huggingface`` file comes
+    through ``huggingface_hub`` at a fixed commit (``core/data_hub.py``).
 
     Args:
         dataset: a data set's name in ``data_manifests/``, e.g. ``"stardist_dsb2018_nucleus"``, or its ``Dataset``.
@@ -278,15 +281,19 @@ def fetch(
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / entry.name
     extracted = folder / entry.name.split(".")[0]
-    known = entry.known_hash or ""
     with FileLock(str(folder / f".{entry.name}.lock")):
-        if not hash_matches(final, known):
+        if entry.huggingface is not None:
+            from workshop_utils.core.data_hub import fetch_hub_file
+
+            final = fetch_hub_file(entry, folder, timeout_s, retries, progress)
+        elif not hash_matches(final, entry.known_hash or ""):
             if offline():
                 raise offline_error(entry, folder)
             final = _download(entry, folder, timeout_s, retries, progress)
             check_size(entry, folder, final)
         if entry.extract is None:
             return final
+        known = known_hash_for(entry, folder) or ""
         marker = extracted / ".complete"
         if not marker.exists() or marker.read_text().strip() != known:
             safe_extract(final, extracted, entry.extract)

@@ -34,7 +34,7 @@ def file_digest(path: Path, algorithm: str, chunk_bytes: int = 1 << 20) -> str:
 def hash_matches(path: Path, known_hash: str) -> bool:
     """Whether the file at ``path`` hashes to ``known_hash`` (pooch's form: ``"sha256:<hex>"`` or ``"md5:<hex>"``)."""
     algorithm, _, expected = known_hash.partition(":")
-    return path.is_file() and file_digest(path, algorithm) == expected.lower()
+    return bool(expected) and path.is_file() and file_digest(path, algorithm) == expected.lower()
 
 
 def record_path(folder: Path, entry: FileEntry) -> Path:
@@ -43,8 +43,17 @@ def record_path(folder: Path, entry: FileEntry) -> Path:
 
 
 def _record_source(entry: FileEntry) -> str:
-    """What a record was made for; a manifest that changes the hash makes its old record void."""
-    return entry.known_hash or ""
+    """What a record was made for; a manifest that changes the hash (or the hub source) makes its old record void."""
+    hub = entry.huggingface.describe() if entry.huggingface else ""
+    return f"{hub}|{entry.known_hash or ''}" if hub else entry.known_hash or ""
+
+
+def known_hash_for(entry: FileEntry, folder: Path | None) -> str | None:
+    """The hash a cached copy must have: the manifest's, else the sha256 recorded at the first verified download."""
+    if entry.known_hash or folder is None:
+        return entry.known_hash
+    sha256 = read_record(folder, entry).get("sha256")
+    return f"sha256:{sha256}" if isinstance(sha256, str) else None
 
 
 def read_record(folder: Path, entry: FileEntry) -> dict[str, Any]:
@@ -90,8 +99,8 @@ def check_size(entry: FileEntry, folder: Path, path: Path) -> None:
             "Nothing was left under the final name. Likely cause: the manifest's size is out of date. Next step: "
             "correct 'size' in the manifest (or delete the record file if the manifest's hash changed)."
         )
-    if entry.size is None and not read_record(folder, entry):
-        write_record(folder, entry, path)
+    if entry.size is None and not read_record(folder, entry) and entry.huggingface is None:
+        write_record(folder, entry, path)  # a hub file's record (with its commit) is written by core/data_hub.py
 
 
 def expectation(entry: FileEntry, folder: Path | None = None) -> str:

@@ -36,6 +36,7 @@ class Route:
     fault: str | None = None  # "404", "500", "truncate", "drop", "slow", "wrong"
     faulty: int = 10**9  # how many requests get the fault (then it is "gone")
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers on every answer (a stand-in hub's)
 
 
 @dataclass
@@ -61,21 +62,38 @@ def _handler(server_state: LoopbackServer) -> type[http.server.BaseHTTPRequestHa
         def log_message(self, *args: object) -> None:  # keep test output clean
             pass
 
+        def _end_headers(self, route: Route | None, length: int) -> None:
+            for name, value in (route.headers if route else {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(length))
+            self.send_header("Connection", "close")
+            self.end_headers()
+
+        def _fail(self, status: int, route: Route | None) -> None:
+            self.send_response(status)
+            self._end_headers(route, 0)
+
+        def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+            route = server_state.routes.get(self.path)
+            server_state.hits[self.path] += 1
+            if route is None or (route.fault in ("404", "500") and server_state.hits[self.path] <= route.faulty):
+                self._fail(500 if route and route.fault == "500" else 404, route)
+                return
+            self.send_response(200)
+            self._end_headers(route, len(route.body))
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             route = server_state.routes.get(self.path)
             server_state.hits[self.path] += 1
             if route is None:
-                self.send_error(404)
+                self._fail(404, None)
                 return
             faulty = server_state.hits[self.path] <= route.faulty
             fault = route.fault if faulty else None
             if route.delay_s:
                 time.sleep(route.delay_s)
-            if fault == "404":
-                self.send_error(404)
-                return
-            if fault == "500":
-                self.send_error(500)
+            if fault in ("404", "500"):
+                self._fail(int(fault), route)
                 return
             if fault == "slow":
                 time.sleep(3.0)
@@ -91,9 +109,7 @@ def _handler(server_state: LoopbackServer) -> type[http.server.BaseHTTPRequestHa
             else:
                 self.send_response(200)
             payload = body[start:]
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("Connection", "close")
-            self.end_headers()
+            self._end_headers(route, len(payload))
             if fault in ("truncate", "drop"):
                 self.wfile.write(payload[: len(payload) // 2])
                 self.wfile.flush()

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from workshop_utils.core import contract, data, data_cache, manifests
+from workshop_utils.core import contract, data, data_cache, data_store, manifests, paths
 from workshop_utils.core.errors import WorkshopError
 from workshop_utils.core.inputs import bad_input, describe
 from workshop_utils.core.profiles import PROFILES
@@ -22,6 +22,12 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _prefetch(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        plan = data_cache.prefetch_plan(lab=args.lab, manifest=args.manifest, profile=args.profile)
+        for ds, entry in plan:
+            print(f"{ds.name}/{entry.name}  ({entry.size_text}) from {entry.source_text}")
+        print(f"prefetch{f' --profile {args.profile}' if args.profile else ''}: {data_cache.total_text(plan)}")
+        return 0
     fetched = data_cache.prefetch(lab=args.lab, manifest=args.manifest, profile=args.profile)
     print(f"{len(fetched)} file(s) ready in the cache.")
     return 0
@@ -35,11 +41,11 @@ def _verify(args: argparse.Namespace) -> int:
         if not state.present:
             print(f"absent   {state.dataset}/{state.file}")
             continue
-        actual = data.sha256_of(Path(state.location))
-        expected = datasets[state.dataset].file(state.file).sha256
-        ok = actual == expected
+        entry = datasets[state.dataset].file(state.file)
+        known = data_store.known_hash_for(entry, None if entry.from_package else paths.data_cache_dir() / state.dataset) or ""
+        ok = data.hash_matches(Path(state.location), known)
         bad += not ok
-        print(f"{'ok      ' if ok else 'CORRUPT '} {state.dataset}/{state.file}" + ("" if ok else f" (got {actual[:12]}…)"))
+        print(f"{'ok      ' if ok else 'CORRUPT '} {state.dataset}/{state.file}" + ("" if ok else f" (expected {known[:19]}…)"))
     if bad:
         print(f"{bad} cached file(s) do not match their manifest: delete them and run `python -m workshop_utils prefetch`.")
     return 1 if bad else 0
@@ -97,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--lab", type=int, help="only what this lab number uses")
     pre.add_argument("--manifest", type=Path, help="only this manifest file")
     pre.add_argument("--profile", choices=list(PROFILES), help="only what this profile needs")
+    pre.add_argument("--dry-run", action="store_true", help="list the files and the total size; fetch nothing")
     pre.set_defaults(func=_prefetch)
     ver = sub.add_parser("verify", help="check the manifests and re-hash cached files")
     ver.set_defaults(func=_verify)

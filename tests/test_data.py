@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import multiprocessing
 import os
 import random
@@ -12,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from workshop_utils.core import data, data_cache
-from workshop_utils.core.errors import ChecksumError, DownloadError, UnsafeArchiveError
+from workshop_utils.core import data, data_cache, data_store
+from workshop_utils.core.errors import ChecksumError, DownloadError, ManifestError, UnsafeArchiveError
 from workshop_utils.core.manifests import Dataset, parse_manifest
 
 from .conftest import LoopbackServer, sha256_hex
@@ -21,8 +23,12 @@ from .conftest import LoopbackServer, sha256_hex
 PAYLOAD = random.Random(0).randbytes(200_000)  # same bytes in spawned processes
 
 
-def dataset(urls: list[str], body: bytes = PAYLOAD, name: str = "blob.bin", extract: str | None = None) -> Dataset:
-    entry = {"name": name, "url": urls[0], "sha256": sha256_hex(body), "size": len(body)}
+def dataset(urls: list[str], body: bytes = PAYLOAD, name: str = "blob.bin", extract: str | None = None,
+            size: bool = True, md5: bool = False) -> Dataset:
+    entry: dict[str, object] = {"name": name, "url": urls[0]}
+    entry.update({"md5": hashlib.md5(body).hexdigest()} if md5 else {"sha256": sha256_hex(body)})
+    if size:
+        entry["size"] = len(body)
     if urls[1:]:
         entry["mirrors"] = urls[1:]
     if extract:
@@ -33,6 +39,84 @@ def dataset(urls: list[str], body: bytes = PAYLOAD, name: str = "blob.bin", extr
 
 def cache_files(cache: Path) -> list[str]:
     return sorted(p.name for p in (cache / "testset").iterdir() if p.is_file() and not p.name.endswith(".lock")) if (cache / "testset").exists() else []
+
+
+def test_an_md5_manifest_is_fetched_and_checked(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:
+    ds = dataset([loopback_server.add("/md5.bin", PAYLOAD)], md5=True)
+    assert data.fetch(ds, progress=False).read_bytes() == PAYLOAD
+    assert data.fetch(ds, progress=False).read_bytes() == PAYLOAD
+    assert loopback_server.hits["/md5.bin"] == 1
+    loopback_server.add("/md5-wrong.bin", PAYLOAD, fault="wrong")
+    wrong = dataset([loopback_server.url("/md5-wrong.bin")], md5=True, name="other.bin")
+    with pytest.raises(ChecksumError, match=r"(?s)expected md5=.*md5 mismatch"):
+        data.fetch(wrong, progress=False, retries=0)
+    assert "other.bin" not in cache_files(isolated_dirs / "cache")
+
+
+def test_a_size_less_file_records_its_size_then_is_held_to_it(isolated_dirs: Path, loopback_server: LoopbackServer,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = dataset([loopback_server.add("/nosize.bin", PAYLOAD)], size=False, md5=True)
+    folder = isolated_dirs / "cache" / "testset"
+    assert data_store.expected_size(ds.file(), folder) is None
+    path = data.fetch(ds, progress=False)
+    record = json.loads(data_store.record_path(folder, ds.file()).read_text())
+    assert record["size"] == len(PAYLOAD) and record["sha256"] == sha256_hex(PAYLOAD)
+    assert data_store.expected_size(ds.file(), folder) == len(PAYLOAD)
+    monkeypatch.setattr(data_cache.manifests, "load_all", lambda directory=None: {"testset": ds})
+    [state] = data_cache.cache_state()
+    assert state.present and state.size == len(PAYLOAD) and state.size_text == "0.2 MB"
+    path.write_bytes(PAYLOAD[:-1])  # a cut-off copy no longer has the recorded size
+    assert not data_cache.cache_state()[0].present
+    # An md5 collision stand-in: the server now sends bytes that pass the hash check but not the recorded size.
+    path.unlink()
+    record["size"] = len(PAYLOAD) + 1
+    data_store.record_path(folder, ds.file()).write_text(json.dumps(record))
+    with pytest.raises(ChecksumError, match=r"expected 200001 bytes \(the size recorded"):
+        data.fetch(ds, progress=False)
+    assert not path.exists()
+
+
+def test_a_manifest_size_is_checked_after_download(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:
+    raw = {"name": "testset", "description": "d", "licence": "CC0", "citation": "c", "used_by": [0],
+           "files": [{"name": "blob.bin", "url": loopback_server.add("/sized.bin", PAYLOAD),
+                      "sha256": sha256_hex(PAYLOAD), "size": len(PAYLOAD) - 1}]}
+    with pytest.raises(ChecksumError, match="the manifest's size is out of date"):
+        data.fetch(parse_manifest(raw), progress=False)
+    assert cache_files(isolated_dirs / "cache") == []
+
+
+def test_try_fetch_returns_the_path_when_the_data_can_be_had(isolated_dirs: Path, loopback_server: LoopbackServer,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    ds = dataset([loopback_server.add("/try.bin", PAYLOAD)])
+    path = data_cache.try_fetch(ds)
+    assert path is not None and path.read_bytes() == PAYLOAD
+    assert "synthetic" not in capsys.readouterr().out
+
+
+def test_try_fetch_offline_prints_one_notice_and_returns_none(isolated_dirs: Path, loopback_server: LoopbackServer,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("WORKSHOP_OFFLINE", "1")
+    assert data_cache.try_fetch(dataset([loopback_server.add("/off.bin", PAYLOAD)])) is None
+    assert loopback_server.hits["/off.bin"] == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["testset (0.2 MB) is not in the cache and WORKSHOP_OFFLINE=1: using the synthetic path. To use "
+                     "the real data: make prefetch PROFILE=cpu (or python -m workshop_utils prefetch --profile cpu)"]
+
+
+@pytest.mark.parametrize("fault, why", [("500", "could not be downloaded"), ("wrong", "failed its checksum")])
+def test_try_fetch_falls_back_when_the_server_fails(isolated_dirs: Path, loopback_server: LoopbackServer,
+                                                   capsys: pytest.CaptureFixture[str], fault: str, why: str) -> None:
+    ds = dataset([loopback_server.add(f"/{fault}.bin", PAYLOAD, fault=fault)], size=False)
+    assert data_cache.try_fetch(ds) is None
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"testset (size unknown until first download) {why}") and "make prefetch" in line
+    assert cache_files(isolated_dirs / "cache") == []
+
+
+def test_try_fetch_still_raises_on_a_lab_bug() -> None:
+    with pytest.raises(ManifestError, match="Known"):
+        data_cache.try_fetch("no_such_set")
 
 
 def test_good_file_is_fetched_verified_and_cached(isolated_dirs: Path, loopback_server: LoopbackServer) -> None:

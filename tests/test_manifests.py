@@ -61,7 +61,10 @@ def test_good_manifest_parses() -> None:
         ({"files": []}, "'files' must be a non-empty list"),
         ({"file_sha256": "abc"}, "'sha256' must be 64 hex digits"),
         ({"file_size": -1}, "'size' must be a positive number"),
-        ({"file_size": None}, "'size' must be a positive number"),
+        ({"file_size": 0}, "'size' must be a positive number"),
+        ({"file_size": True}, "'size' must be a positive number"),
+        ({"file_sha256": None}, "needs exactly one hash"),
+        ({"file_md5": "b" * 32}, "needs exactly one hash"),
         ({"file_url": "ftp://x/a.zip"}, "must start with https://"),
         ({"file_extract": "rar"}, "'extract' must be one of"),
         ({"file_package": "stardist"}, "exactly one source"),
@@ -75,6 +78,20 @@ def test_schema_errors_say_what_is_wrong(changes: dict, fragment: str) -> None:
         manifests.parse_manifest(broken(**changes), source="demo.yaml")
     assert fragment in str(excinfo.value)
     assert "demo.yaml" in str(excinfo.value)
+
+
+def test_size_may_be_left_out_where_no_source_publishes_it() -> None:
+    entry = manifests.parse_manifest(broken(file_size=None)).file()
+    assert entry.size is None and entry.size_text == "size unknown until first download"
+    assert manifests.parse_manifest(GOOD).file().size_text == "0.0 MB"
+
+
+def test_an_md5_stands_in_where_only_an_md5_is_published() -> None:
+    entry = manifests.parse_manifest(broken(file_sha256=None, file_md5="AB" * 16)).file()
+    assert entry.sha256 is None and entry.md5 == "ab" * 16 and entry.known_hash == "md5:" + "ab" * 16
+    assert manifests.parse_manifest(GOOD).file().known_hash == "sha256:" + "a" * 64
+    with pytest.raises(ManifestError, match="'md5' must be 32 hex digits"):
+        manifests.parse_manifest(broken(file_sha256=None, file_md5="abc"))
 
 
 def test_name_must_match_file_name(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 A notebook needs one import, ``import workshop_utils as wu``, and spells every name one way:
 
 - plumbing that every lab uses (hardware, profiles, data, timing, results, answer checks) is ``wu.<name>``:
-  ``wu.start_lab``, ``wu.fetch``, ``wu.benchmark``, ``wu.check``. These come from :mod:`workshop_utils.core` and load
+  ``wu.start_lab``, ``wu.fetch`` (``wu.try_fetch``), ``wu.benchmark``, ``wu.check``. These come from :mod:`workshop_utils.core` and load
   at once (no torch);
 - a lab's domain code is ``wu.<module>.<name>``: ``wu.nuclei.segment_nuclei``, ``wu.serving.serve_models``,
   ``wu.asr.transcribe``. Those modules import torch or a framework, so each loads on first use. They are listed in
@@ -19,7 +19,7 @@ from types import ModuleType
 
 from workshop_utils.core.cpus import cpu_info, cpu_peak_gflops_estimate, fair_cpu_threads, usable_cores
 from workshop_utils.core.data import describe, fetch, sha256_of
-from workshop_utils.core.data_cache import cache_state, prefetch
+from workshop_utils.core.data_cache import cache_state, prefetch, try_fetch
 from workshop_utils.core.errors import (
     ChecksumError,
     DownloadError,
@@ -119,6 +119,7 @@ __all__ = [
     "start_lab",
     "torch_device",
     "tritonserver_binary",
+    "try_fetch",
     "usable_cores",
     *SUBMODULES,
 ]

@@ -35,11 +35,10 @@ def _verify(args: argparse.Namespace) -> int:
         if not state.present:
             print(f"absent   {state.dataset}/{state.file}")
             continue
-        actual = data.sha256_of(Path(state.location))
-        expected = datasets[state.dataset].file(state.file).sha256
-        ok = actual == expected
+        known = datasets[state.dataset].file(state.file).known_hash or ""
+        ok = data.hash_matches(Path(state.location), known)
         bad += not ok
-        print(f"{'ok      ' if ok else 'CORRUPT '} {state.dataset}/{state.file}" + ("" if ok else f" (got {actual[:12]}…)"))
+        print(f"{'ok      ' if ok else 'CORRUPT '} {state.dataset}/{state.file}" + ("" if ok else f" (expected {known[:19]}…)"))
     if bad:
         print(f"{bad} cached file(s) do not match their manifest: delete them and run `python -m workshop_utils prefetch`.")
     return 1 if bad else 0

@@ -1,14 +1,14 @@
 """Fetch data sets listed in the manifests: verified, cached, locked, resumable, safely extracted.
 
-Downloads go through pooch (temporary file in the cache folder, sha256 checked, then moved into place, so the
-final name never holds a partial or corrupt file). What pooch lacks is added here: a mirror loop with retries,
-a file lock so a room sharing one cache downloads once, HTTP range resume of cut-off transfers, and extraction
-that refuses members which would land outside the target folder.
+Downloads go through pooch (temporary file in the cache folder, sha256 or md5 checked, then moved into place, so
+the final name never holds a partial or corrupt file). What pooch lacks is added here: a mirror loop with retries,
+a file lock so a room sharing one cache downloads once, HTTP range resume of cut-off transfers, extraction that
+refuses members which would land outside the target folder, and a record of the first verified download (its
+size and sha256, ``core/data_store.py``) that later fetches must match where the manifest gives no size.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -23,6 +23,15 @@ import requests
 from filelock import FileLock
 
 from workshop_utils.core import manifests, paths
+from workshop_utils.core.data_store import (
+    PREFETCH_HINT,
+    check_size,
+    expectation,
+    file_digest,
+    hash_matches,
+    offline,
+    offline_error,
+)
 from workshop_utils.core.errors import ChecksumError, DownloadError, UnsafeArchiveError
 from workshop_utils.core.inputs import (
     bad_input,
@@ -35,19 +44,12 @@ from workshop_utils.core.inputs import (
 from workshop_utils.core.inputs import describe as describe_value
 from workshop_utils.core.manifests import EXTRACT_FORMATS, Dataset, FileEntry
 
-OFFLINE_ENV = "WORKSHOP_OFFLINE"
-PREFETCH_HINT = "python -m workshop_utils prefetch"
-
 
 def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks."""
     path = require_file(path, "data.sha256_of", "path", "Pass the path of a downloaded file, e.g. wu.fetch(...).")
     require_int(chunk_bytes, "data.sha256_of", "chunk_bytes", minimum=1)
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha256", chunk_bytes)
 
 
 class _ResumableDownloader:
@@ -107,13 +109,14 @@ def _retryable(exc: Exception) -> bool:
 def _download(entry: FileEntry, folder: Path, timeout_s: float, retries: int, progress: bool) -> Path:
     """Try each URL in turn (with retries on transient errors) until one yields the right sha256."""
     part = folder / f".{entry.name}.part"
+    algorithm = (entry.known_hash or "sha256:").split(":")[0]
     attempts: list[str] = []
     for url in entry.urls:
         for attempt in range(retries + 1):
             try:
                 fetched = pooch.retrieve(
                     url,
-                    known_hash=f"sha256:{entry.sha256}",
+                    known_hash=entry.known_hash,
                     fname=entry.name,
                     path=folder,
                     downloader=_ResumableDownloader(part, timeout_s, progress),
@@ -126,7 +129,7 @@ def _download(entry: FileEntry, folder: Path, timeout_s: float, retries: int, pr
                     break
                 # pooch already removed its temporary file; drop our partial copy too
                 part.unlink(missing_ok=True)
-                attempts.append(f"{url}: sha256 mismatch ({exc})")
+                attempts.append(f"{url}: {algorithm} mismatch ({exc})")
                 break
             except requests.RequestException as exc:  # network and HTTP errors only: anything else is a bug to see
                 attempts.append(f"{url}: {type(exc).__name__}: {exc}")
@@ -137,14 +140,14 @@ def _download(entry: FileEntry, folder: Path, timeout_s: float, retries: int, pr
                 time.sleep(min(0.5 * 2**attempt, 4.0))
     part.unlink(missing_ok=True)
     tried = "\n  ".join(attempts)
-    cls = ChecksumError if attempts and all("sha256 mismatch" in a for a in attempts) else DownloadError
+    cls = ChecksumError if attempts and all(f"{algorithm} mismatch" in a for a in attempts) else DownloadError
     cause = (
         "The download was probably cut off or altered, or the manifest is out of date."
         if cls is ChecksumError
         else "No URL answered with the file (offline machine, moved file, or server down)."
     )
     raise cls(
-        f"Could not fetch {entry.name} (expected sha256={entry.sha256[:12]}…, size={entry.size} bytes). "
+        f"Could not fetch {entry.name} (expected {expectation(entry, folder)}). "
         f"Tried:\n  {tried}\nNothing was left under the final name. {cause} Next step: check the network "
         f"and run `{PREFETCH_HINT}` again, or copy a verified file into {folder}."
     )
@@ -212,7 +215,8 @@ def package_file(entry: FileEntry) -> Path:
     return path
 
 
-def _dataset(dataset: str | Dataset, where: str) -> Dataset:
+def dataset_of(dataset: str | Dataset, where: str) -> Dataset:
+    """``dataset`` as a :class:`Dataset`: a name is looked up in ``data_manifests/``; ``where`` names the caller."""
     if isinstance(dataset, Dataset):
         return dataset
     if not isinstance(dataset, str):
@@ -256,36 +260,37 @@ def fetch(
     require_number(timeout_s, where, "timeout_s", minimum=0.0, strict=True)
     require_int(retries, where, "retries", minimum=0, maximum=10)
     cache_dir = None if cache_dir is None else require_path(cache_dir, where, "cache_dir", "Pass a pathlib.Path, or leave cache_dir out to use the default.")
-    ds = _dataset(dataset, where)
+    ds = dataset_of(dataset, where)
     entry = ds.file(file)
     ds_name = ds.name
     if entry.from_package:
         path = package_file(entry)
-        actual = sha256_of(path)
-        if actual != entry.sha256:
+        known = entry.known_hash or ""
+        if not hash_matches(path, known):
+            algorithm = known.split(":")[0]
             raise ChecksumError(
-                f"Checksum mismatch for {entry.name} in package {entry.package}: expected sha256={entry.sha256}, "
-                f"got {actual}. Likely cause: a different package version. Next step: `make setup`."
+                f"Checksum mismatch for {entry.name} in package {entry.package}: expected {known}, "
+                f"got {algorithm}:{file_digest(path, algorithm)}. Likely cause: a different package version. "
+                "Next step: `make setup`."
             )
         return path
     folder = (cache_dir or paths.data_cache_dir()) / ds_name
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / entry.name
     extracted = folder / entry.name.split(".")[0]
+    known = entry.known_hash or ""
     with FileLock(str(folder / f".{entry.name}.lock")):
-        if not (final.exists() and sha256_of(final) == entry.sha256):
-            if os.environ.get(OFFLINE_ENV) == "1":
-                raise DownloadError(
-                    f"{entry.name} is not in the cache {folder} and {OFFLINE_ENV}=1 forbids downloads. "
-                    f"Next step: on a machine with network run `{PREFETCH_HINT}`, then share WORKSHOP_DATA_DIR."
-                )
+        if not hash_matches(final, known):
+            if offline():
+                raise offline_error(entry, folder)
             final = _download(entry, folder, timeout_s, retries, progress)
+            check_size(entry, folder, final)
         if entry.extract is None:
             return final
         marker = extracted / ".complete"
-        if not marker.exists() or marker.read_text().strip() != entry.sha256:
+        if not marker.exists() or marker.read_text().strip() != known:
             safe_extract(final, extracted, entry.extract)
-            marker.write_text(entry.sha256)
+            marker.write_text(known)
         return extracted
 
 
@@ -301,5 +306,5 @@ def describe(dataset: str | Dataset) -> str:
     Example:
         >>> print(wu.describe("stardist_dsb2018_nucleus"))
     """
-    ds = _dataset(dataset, "describe")
+    ds = dataset_of(dataset, "describe")
     return f"{ds.name}: {ds.description} Licence: {ds.licence}. Cite: {ds.citation}"

@@ -1,4 +1,5 @@
-"""What is in the data cache, and filling it ahead of time (``make prefetch``, the night before a workshop).
+"""What is in the data cache, filling it ahead of time (``make prefetch``, the night before a workshop), and
+:func:`try_fetch`, the fetch a lab uses when it can fall back to synthetic data.
 """
 
 from __future__ import annotations
@@ -7,27 +8,36 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from workshop_utils.core import manifests, paths
+from workshop_utils.core import data, manifests, paths
 from workshop_utils.core.data import fetch
-from workshop_utils.core.errors import ManifestError
+from workshop_utils.core.data_store import OFFLINE_ENV, PREFETCH_HINT, expected_size, offline
+from workshop_utils.core.errors import ChecksumError, DownloadError, ManifestError
 from workshop_utils.core.inputs import (
+    bad_input,
+    describe,
     require_choice,
     require_int,
     require_path,
 )
+from workshop_utils.core.manifests import Dataset, FileEntry, size_text
 from workshop_utils.core.profiles import PROFILES
 
 
 @dataclass(frozen=True)
 class CacheState:
-    """Whether one manifest file is available locally."""
+    """Whether one manifest file is available locally; ``size`` is None until a size-less file is first fetched."""
 
     dataset: str
     file: str
     source: str
-    size: int
+    size: int | None
     present: bool
     location: str
+
+    @property
+    def size_text(self) -> str:
+        """``"12.3 MB"``, or ``"size unknown until first download"``."""
+        return manifests.size_text(self.size)
 
 
 def cache_state(cache_dir: Path | None = None) -> list[CacheState]:
@@ -38,7 +48,8 @@ def cache_state(cache_dir: Path | None = None) -> list[CacheState]:
 
     Returns:
         One :class:`CacheState` per manifest file: ``dataset``, ``file``, ``source`` (URL or package), ``size``
-        (bytes), ``present`` and ``location``.
+        (bytes: the manifest's, else the one recorded at the first verified download, else None), ``present`` and
+        ``location``.
 
     Example:
         >>> ready = sum(state.present for state in wu.cache_state())
@@ -46,7 +57,9 @@ def cache_state(cache_dir: Path | None = None) -> list[CacheState]:
     cache_dir = None if cache_dir is None else require_path(cache_dir, "cache_state", "cache_dir", "Pass a pathlib.Path, or leave cache_dir out to use the default.")
     states = []
     for ds in manifests.load_all().values():
+        folder = (cache_dir or paths.data_cache_dir()) / ds.name
         for entry in ds.files:
+            size = entry.size
             if entry.from_package:
                 spec = importlib.util.find_spec(entry.package or "")
                 base = Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else None
@@ -54,10 +67,11 @@ def cache_state(cache_dir: Path | None = None) -> list[CacheState]:
                 present = bool(location and location.is_file())
                 source = f"package {entry.package}"
             else:
-                location = (cache_dir or paths.data_cache_dir()) / ds.name / entry.name
-                present = location.is_file() and location.stat().st_size == entry.size
+                location = folder / entry.name
+                size = expected_size(entry, folder)
+                present = location.is_file() and (size is None or location.stat().st_size == size)
                 source = entry.urls[0]
-            states.append(CacheState(ds.name, entry.name, source, entry.size, present, str(location or "—")))
+            states.append(CacheState(ds.name, entry.name, source, size, present, str(location or "—")))
     return states
 
 
@@ -88,3 +102,58 @@ def prefetch(lab: int | None = None, manifest: Path | None = None, profile: str 
             fetched.append(fetch(ds, entry.name))
             print(f"ok  {ds.name}/{entry.name}  ({ds.licence})")
     return fetched
+
+
+def prefetch_command(ds: Dataset) -> str:
+    """How an attendee fills the cache for ``ds``: ``make prefetch PROFILE=cpu (or python -m ... --profile cpu)``."""
+    profile = "cpu" if "cpu" in ds.profiles else ds.profiles[0]
+    return f"make prefetch PROFILE={profile} (or {PREFETCH_HINT} --profile {profile})"
+
+
+def try_fetch(dataset: str | Dataset, file: str | None = None) -> Path | None:
+    """:func:`fetch`, or one printed line and None when the data cannot be had, so a lab falls back to synthetic data.
+
+    The data cannot be had when ``WORKSHOP_OFFLINE=1`` and it is not cached, when no source answers (offline
+    machine, hub or server down), when it fails its checksum after the retries, or when the package that ships it
+    is missing. A manifest problem (an unknown data set or file) still raises: that is a bug in the lab.
+
+    Args:
+        dataset: a data set's name in ``data_manifests/``, e.g. ``"stardist_dsb2018_nucleus"``, or its ``Dataset``.
+        file: the file's name in the data set, e.g. ``"img2d.tif"``; None when the data set has only one file.
+
+    Returns:
+        The verified local path (as :func:`fetch` returns it), or None after printing one notice line such as
+        ``"stardist_dsb2018_nucleus (82.9 MB) is not in the cache and WORKSHOP_OFFLINE=1: using the synthetic
+        path. To use the real data: make prefetch PROFILE=cpu (or python -m workshop_utils prefetch --profile cpu)"``.
+
+    Example:
+        >>> path = wu.try_fetch("stardist_dsb2018_nucleus", "img2d.tif")
+        >>> image = tifffile.imread(path) if path else synthetic_image()
+    """
+    where = "try_fetch"
+    if file is not None and not isinstance(file, str):
+        raise bad_input(where, "file as a file name of the data set (a string)", describe(file),
+                        "Pass e.g. wu.try_fetch('stardist_dsb2018_nucleus', 'img2d.tif').")
+    ds = data.dataset_of(dataset, where)
+    entry = ds.file(file)
+    try:
+        return fetch(ds, entry.name)
+    except DownloadError as exc:
+        print(fallback_notice(ds, entry, exc))
+        return None
+
+
+def fallback_notice(ds: Dataset, entry: FileEntry, error: DownloadError) -> str:
+    """The one line :func:`try_fetch` prints when ``entry`` cannot be had: what, why, and how to get the real data."""
+    label = ds.name if len(ds.files) == 1 else f"{ds.name}/{entry.name}"
+    folder = None if entry.from_package else paths.data_cache_dir() / ds.name
+    size = size_text(expected_size(entry, folder))
+    if entry.from_package:
+        why = f"could not be read from the package {entry.package} ({type(error).__name__}; run `make setup`)"
+    elif offline():
+        why = f"is not in the cache and {OFFLINE_ENV}=1"
+    elif isinstance(error, ChecksumError):
+        why = "failed its checksum check after the retries (nothing was kept)"
+    else:
+        why = "could not be downloaded (no source answered: offline machine, or the server is down)"
+    return f"{label} ({size}) {why}: using the synthetic path. To use the real data: {prefetch_command(ds)}"

@@ -1,7 +1,9 @@
 """Data manifests: one YAML file per data set or model under ``data_manifests/``, checked against a schema.
 
 A file entry has exactly one source: a download (``url``, optional ``mirrors``, optional ``extract``) or a
-file shipped inside an installed Python package (``package`` + ``path``). Both carry ``sha256`` and ``size``.
+file shipped inside an installed Python package (``package`` + ``path``). Each carries one hash, ``sha256`` (the
+default) or ``md5`` (where a source publishes only an md5), and ``size`` in bytes where a source publishes it; a
+missing size is recorded from the first verified download and checked from then on (``core/data.py``).
 """
 
 from __future__ import annotations
@@ -20,28 +22,51 @@ from workshop_utils.core.profiles import PROFILES, require_profile
 
 DATASET_KEYS = {"name", "kind", "description", "licence", "citation", "used_by", "profiles", "files", "notes"}
 DATASET_REQUIRED = {"name", "description", "licence", "citation", "used_by", "files"}
-FILE_KEYS = {"name", "url", "mirrors", "package", "path", "sha256", "size", "extract"}
+FILE_KEYS = {"name", "url", "mirrors", "package", "path", "sha256", "md5", "size", "extract"}
 EXTRACT_FORMATS = {"zip", "tar", "tar.gz", "tgz"}
 KINDS = {"dataset", "model"}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One file of a data set: where it comes from and what it must hash to."""
+    """One file of a data set: where it comes from and what it must hash to.
+
+    ``sha256`` is None only where the manifest gives an ``md5`` instead; ``size`` is None where no source publishes
+    it (the first verified download records it).
+    """
 
     name: str
-    sha256: str
-    size: int
+    sha256: str | None
+    size: int | None
     urls: tuple[str, ...] = ()
     package: str | None = None
     package_path: str | None = None
     extract: str | None = None
+    md5: str | None = None
 
     @property
     def from_package(self) -> bool:
         return self.package is not None
+
+    @property
+    def known_hash(self) -> str | None:
+        """The manifest's hash in pooch's form, ``"sha256:<hex>"`` or ``"md5:<hex>"``; None where none is given."""
+        if self.sha256:
+            return f"sha256:{self.sha256}"
+        return f"md5:{self.md5}" if self.md5 else None
+
+    @property
+    def size_text(self) -> str:
+        """The size for messages: ``"12.3 MB"``, or ``"size unknown until first download"``."""
+        return size_text(self.size)
+
+
+def size_text(size: int | None) -> str:
+    """``"12.3 MB"`` for a byte count, ``"size unknown until first download"`` for None."""
+    return "size unknown until first download" if size is None else f"{size / 1e6:.1f} MB"
 
 
 @dataclass(frozen=True)
@@ -77,6 +102,22 @@ def _fail(source: str, message: str) -> ManifestError:
     return ManifestError(f"{source}: {message} Fix the manifest (the expected schema is in data_manifests/README.md).")
 
 
+def _parse_hash(raw: dict[str, Any], where: str) -> tuple[str | None, str | None]:
+    """``(sha256, md5)`` from an entry: exactly one of them, lower-case hex."""
+    if ("sha256" in raw) == ("md5" in raw):
+        raise _fail(where, "needs exactly one hash: 'sha256' (64 hex digits), or 'md5' (32 hex digits) where the "
+                           "source publishes only an md5.")
+    if "md5" in raw:
+        md5 = str(raw["md5"]).lower()
+        if not _MD5.match(md5):
+            raise _fail(where, f"'md5' must be 32 hex digits; got {raw['md5']!r}.")
+        return None, md5
+    sha256 = str(raw["sha256"]).lower()
+    if not _SHA256.match(sha256):
+        raise _fail(where, f"'sha256' must be 64 hex digits; got {raw['sha256']!r}.")
+    return sha256, None
+
+
 def _parse_file(raw: Any, source: str) -> FileEntry:
     if not isinstance(raw, dict):
         raise _fail(source, f"each entry of 'files' must be a mapping; got {type(raw).__name__}.")
@@ -87,12 +128,11 @@ def _parse_file(raw: Any, source: str) -> FileEntry:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise _fail(where, "needs a 'name' of letters, digits, '.', '_' or '-'.")
-    sha256 = str(raw.get("sha256", "")).lower()
-    if not _SHA256.match(sha256):
-        raise _fail(where, f"'sha256' must be 64 hex digits; got {raw.get('sha256')!r}.")
+    sha256, md5 = _parse_hash(raw, where)
     size = raw.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-        raise _fail(where, f"'size' must be a positive number of bytes; got {size!r}.")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+        raise _fail(where, f"'size' must be a positive number of bytes (or left out where no source publishes it); "
+                           f"got {size!r}.")
     has_url, has_package = "url" in raw, "package" in raw
     if has_url == has_package:
         raise _fail(where, "needs exactly one source: 'url' (a download) or 'package' + 'path' (inside a wheel).")
@@ -101,7 +141,7 @@ def _parse_file(raw: Any, source: str) -> FileEntry:
             raise _fail(where, "a 'package' source needs 'path', the file's path inside the package.")
         if "mirrors" in raw or "extract" in raw:
             raise _fail(where, "'mirrors' and 'extract' apply to downloads only.")
-        return FileEntry(name, sha256, size, package=str(raw["package"]), package_path=raw["path"])
+        return FileEntry(name, sha256, size, package=str(raw["package"]), package_path=raw["path"], md5=md5)
     urls = [raw["url"], *(raw.get("mirrors") or [])]
     for url in urls:
         if not isinstance(url, str) or not re.match(r"^(https?|file)://", url):
@@ -109,7 +149,7 @@ def _parse_file(raw: Any, source: str) -> FileEntry:
     extract = raw.get("extract")
     if extract is not None and extract not in EXTRACT_FORMATS:
         raise _fail(where, f"'extract' must be one of {sorted(EXTRACT_FORMATS)}; got {extract!r}.")
-    return FileEntry(name, sha256, size, urls=tuple(urls), extract=extract)
+    return FileEntry(name, sha256, size, urls=tuple(urls), extract=extract, md5=md5)
 
 
 def parse_manifest(raw: Any, source: str = "<manifest>", source_file: Path | None = None) -> Dataset:

@@ -12,6 +12,7 @@ from typing import Any
 from workshop_utils.core import data_cache, hardware, profiles
 from workshop_utils.core.inputs import bad_input, describe, require_number
 from workshop_utils.core.labs import LABS
+from workshop_utils.core.manifests import size_text
 
 # What each lab needs importable, checked by really importing it (a package can be installed yet fail to import,
 # e.g. NeMo with the wrong pyarrow).
@@ -148,7 +149,7 @@ def render(report: dict[str, Any]) -> str:
         out.append(f"  {lab:<32} profile {state['profile']:<5} {status}")
     out.append("Data")
     for item in report["data"]:
-        out.append(f"  {'cached ' if item['present'] else 'absent '} {item['dataset']}/{item['file']} ({item['size'] / 1e6:.1f} MB)")
+        out.append(f"  {'cached ' if item['present'] else 'absent '} {item['dataset']}/{item['file']} ({size_text(item['size'])})")
     problems = [c for c in report["imports"] if not c["ok"] and c["name"] not in OPTIONAL]
     if problems:
         out.append("Some libraries do not import: run `make setup`.")

@@ -131,12 +131,12 @@ def split_nuclei(probability: np.ndarray, threshold: float, min_size_px: int, mi
 
 import time
 
-from monai.data import DataLoader
+from monai.data import DataLoader, Dataset
 from monai.losses import DiceCELoss
 from torch.utils.data import RandomSampler
 
 
-def train_steps(network: torch.nn.Module, dataset: Sequence, steps: int, batch_size: int, lr: float,
+def train_steps(network: torch.nn.Module, dataset: Dataset, steps: int, batch_size: int, lr: float,
                 device: torch.device, scaler: torch.amp.GradScaler | None = None, rounds: int = 10,
                 num_workers: int = 0, seed: int = 0, log: Callable[[str], None] = print) -> list[float]:
     """Train for ``steps`` optimiser steps in ``rounds`` rounds, cosine learning rate; the mean loss of each round."""

@@ -187,7 +187,7 @@ def fine_tune_nuclei_model(model: NucleiModel, files: list[dict[str, str]], step
     device = model.device
     on_gpu = device.type == "cuda"
     if on_gpu:
-        model.network.to(memory_format=torch.channels_last)
+        model.network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's Module.to stubs omit memory_format
     scaler = torch.amp.GradScaler("cuda") if on_gpu else None
     losses = lesson.train_steps(model.network, dataset, steps, batch_size, lr, device, scaler=scaler, seed=seed,
                                 log=log)

@@ -18,7 +18,7 @@ import torch
 from tests.badinput import Case
 from workshop_utils import acceleration, nuclei, serving
 from workshop_utils import nuclei_images as cells
-from workshop_utils.core.errors import HardwareRequirementError, InputError, WorkshopError
+from workshop_utils.core.errors import HardwareRequirementError, InputError, MissingFileError, WorkshopError
 from workshop_utils.nuclei import NucleiConfig, NucleiModel
 from workshop_utils.serving import repository as triton_repository
 
@@ -225,6 +225,26 @@ NUCLEI = [
     Case("nuclei.train_nuclei_model", lambda: nuclei.train_nuclei_model("smoke"), "config as a NucleiConfig", label="profile-as-config"),
     Case("nuclei.ensure_nuclei_model", lambda: nuclei.ensure_nuclei_model("fast"), "one of 'smoke'", label="profile"),
     Case("nuclei.ensure_nuclei_model", lambda: nuclei.ensure_nuclei_model("smoke", path=3.5), "path as a path", label="path"),
+    Case("nuclei.fine_tune_nuclei_model", lambda: nuclei.fine_tune_nuclei_model(conv_model(), [], 5, source="x"),
+         "non-empty list of", label="no-files"),
+    Case("nuclei.fine_tune_nuclei_model",
+         lambda: nuclei.fine_tune_nuclei_model(conv_model(), [{"image": "a", "label": "b"}], 5, source=""),
+         "source as the name", label="no-source"),
+    Case("nuclei.match_instances", lambda: nuclei.match_instances(np.zeros((8, 8), np.int32), np.zeros((4, 8), np.int32)),
+         r"same shape; got shapes \(8, 8\) and \(4, 8\)", label="shapes"),
+    Case("nuclei.match_instances", lambda: nuclei.match_instances(np.zeros((8, 8)), np.zeros((8, 8), np.int32)),
+         "truth with an integer dtype", label="float-truth"),
+    Case("nuclei.match_instances", lambda: nuclei.match_instances(np.zeros((8, 8), np.int32), np.zeros((8, 8), bool)),
+         "pred with an integer dtype", label="bool-pred"),
+    Case("nuclei.match_instances",
+         lambda: nuclei.match_instances(np.zeros((8, 8), np.int32), np.zeros((8, 8), np.int32), threshold=0),
+         "threshold above 0", label="threshold"),
+    Case("nuclei.sum_matchings", lambda: nuclei.sum_matchings([]), "non-empty list of Matching", label="empty"),
+    Case("nuclei.sum_matchings", lambda: nuclei.sum_matchings(0.5), "non-empty list of Matching", label="number"),
+    Case("nuclei.dsb2018_pairs", lambda: nuclei.dsb2018_pairs(missing("dsb")), "root to be an existing folder", label="missing"),
+    Case("nuclei.dsb2018_pairs", lambda: nuclei.dsb2018_pairs(scratch(), "val"), "split one of", label="split"),
+    Case("nuclei.dsb2018_pairs", lambda: nuclei.dsb2018_pairs(scratch(), "test"), "dsb2018/test/images", label="not-dsb",
+         error=MissingFileError),
 ]
 
 ACCELERATION = [
@@ -340,6 +360,8 @@ REPOSITORY = [
 
 CASES = CELLS + NUCLEI + ACCELERATION + REPOSITORY
 EXEMPT = {
+    "nuclei.Matching": "a frozen result record built by nuclei.match_instances and nuclei.sum_matchings, which check "
+                       "their input",
     "nuclei.NucleiModel": "a dataclass pairing a network with its config; each function taking one checks it "
                           "(nuclei.require_nuclei_model)",
     "nuclei.NucleiConfig.to_dict": "takes no arguments; it returns the config's own fields",

@@ -25,6 +25,7 @@ LESSON_USERS: dict[str, set[str]] = {
     "lab01.train_epoch": {"workshop_utils.nuclei.training"},
     "lab01.sliding_window_logits": {"workshop_utils.nuclei.pipeline"},
     "lab01.split_nuclei": {"workshop_utils.nuclei.pipeline"},
+    "lab01.train_steps": {"workshop_utils.nuclei.training"},
     "lab02.export_onnx": {"workshop_utils.acceleration.onnx_export"},
     "lab02.TileCalibrationReader": {"workshop_utils.acceleration.onnx_runtime"},
     "lab02.quantize_int8": {"workshop_utils.acceleration.onnx_runtime"},

@@ -127,3 +127,33 @@ def split_nuclei(probability: np.ndarray, threshold: float, min_size_px: int, mi
     labels = np.where(orphans > 0, orphans + labels.max(), labels)
     _, labels = np.unique(labels, return_inverse=True)       # renumber 1..n
     return labels.reshape(mask.shape).astype(np.int32)
+
+
+import time
+
+from monai.data import DataLoader, Dataset
+from monai.losses import DiceCELoss
+from torch.utils.data import RandomSampler
+
+
+def train_steps(network: torch.nn.Module, dataset: Dataset, steps: int, batch_size: int, lr: float,
+                device: torch.device, scaler: torch.amp.GradScaler | None = None, rounds: int = 10,
+                num_workers: int = 0, seed: int = 0, log: Callable[[str], None] = print) -> list[float]:
+    """Train for ``steps`` optimiser steps in ``rounds`` rounds, cosine learning rate; the mean loss of each round."""
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+    rounds = max(1, min(rounds, steps))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=rounds)
+    losses: list[float] = []
+    for index in range(rounds):
+        n = steps // rounds + (index < steps % rounds)     # the rounds add up to exactly `steps`
+        # n batches drawn with replacement: the budget is optimiser steps, whatever the data set's size
+        draws = RandomSampler(dataset, replacement=True, num_samples=n * batch_size,
+                              generator=torch.Generator().manual_seed(seed + index))
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=draws, num_workers=num_workers,
+                            pin_memory=device.type == "cuda")
+        started = time.perf_counter()
+        losses.append(train_epoch(network, loader, optimizer, loss_fn, device, scaler))
+        schedule.step()
+        log(f"round {index + 1:>2}/{rounds}: {n} steps, loss {losses[-1]:.4f} ({time.perf_counter() - started:.1f} s)")
+    return losses

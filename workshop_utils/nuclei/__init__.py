@@ -2,9 +2,13 @@
 
 - :mod:`~workshop_utils.nuclei.model`: the MONAI ``UNet``, its config, save and load, per-profile presets;
 - :mod:`~workshop_utils.nuclei.pipeline`: preprocess -> forward pass on fixed tiles -> watershed, count, Dice;
-- :mod:`~workshop_utils.nuclei.training`: training files, transforms, one epoch, and the artifact rebuild.
+- :mod:`~workshop_utils.nuclei.training`: training files, transforms, one epoch, fine-tuning, and the artifact rebuild;
+- :mod:`~workshop_utils.nuclei.metrics`: object-level scores (match nuclei by IoU: TP, FP, FN, AP@0.5);
+- :mod:`~workshop_utils.nuclei.dsb2018`: the (image, mask) pairs of StarDist's DSB2018 train and test splits.
 """
 
+from workshop_utils.nuclei.dsb2018 import dsb2018_pairs
+from workshop_utils.nuclei.metrics import Matching, match_instances, sum_matchings
 from workshop_utils.nuclei.model import (
     ARTIFACT_NAME,
     FORMAT,
@@ -32,6 +36,7 @@ from workshop_utils.nuclei.pipeline import (
 )
 from workshop_utils.nuclei.training import (
     ensure_nuclei_model,
+    fine_tune_nuclei_model,
     prepare_transforms,
     train_nuclei_model,
     write_synthetic_files,
@@ -41,6 +46,7 @@ __all__ = [
     "ARTIFACT_NAME",
     "FORMAT",
     "NORMALISATION",
+    "Matching",
     "PRESETS",
     "NucleiConfig",
     "NucleiModel",
@@ -50,9 +56,12 @@ __all__ = [
     "check_normalisation",
     "count_nuclei",
     "dice",
+    "dsb2018_pairs",
     "ensure_nuclei_model",
+    "fine_tune_nuclei_model",
     "foreground_probability",
     "load_nuclei_model",
+    "match_instances",
     "nuclei_preset",
     "postprocess",
     "predict_logits",
@@ -61,6 +70,7 @@ __all__ = [
     "require_nuclei_model",
     "save_nuclei_model",
     "segment_nuclei",
+    "sum_matchings",
     "train_nuclei_model",
     "write_synthetic_files",
 ]

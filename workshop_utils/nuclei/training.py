@@ -37,6 +37,7 @@ from workshop_utils.nuclei.model import (
     build_network,
     load_nuclei_model,
     nuclei_preset,
+    require_nuclei_model,
     save_nuclei_model,
 )
 
@@ -132,9 +133,69 @@ def train_nuclei_model(config: NucleiConfig | None = None, *, device: str = "cpu
         log(f"epoch {epoch + 1}/{s['epochs']}: loss {losses[-1]:.4f} ({time.perf_counter() - started:.1f} s)")
     network.eval()
     model = NucleiModel(network, cfg)
-    model.meta.update(trained_on="synthetic", epochs=s["epochs"], n_images=s["n_images"], loss_last=losses[-1])
+    model.meta.update(trained_on=["synthetic"], epochs=s["epochs"], n_images=s["n_images"], loss_last=losses[-1])
     set_determinism(seed=None)
     return model, losses
+
+
+def fine_tune_nuclei_model(model: NucleiModel, files: list[dict[str, str]], steps: int, *, source: str,
+                           batch_size: int = 8, patch_px: int = 128, lr: float = 2e-3, seed: int = 0,
+                           log: Callable[[str], None] = print) -> list[float]:
+    """Train ``model`` further on (image, label) TIFF pairs for ``steps`` optimiser steps: lab 01's ``train_steps``.
+
+    The files go through lab 01's transforms (``prepare_transforms`` + ``augment_transforms``) into a MONAI
+    ``CacheDataset``; on CUDA the lesson trains in mixed precision, channels-last. ``model.meta["trained_on"]``
+    gains ``source``. A fresh network (``NucleiModel(build_network(config), config)``) trains on these files alone.
+
+    Args:
+        model: the :class:`NucleiModel` to train; its network is updated in place, on its own device.
+        files: ``{"image": path, "label": path}`` dicts, e.g. from :func:`dsb2018_pairs` (instance labels are fine).
+        steps: optimiser steps (batches), whatever the number of files; at least 1.
+        source: what the files are, for the record: a manifest name such as ``"stardist_dsb2018"``.
+        batch_size: images per batch (each gives two random crops).
+        patch_px: the side of the random crops (px); at most the smallest image's side.
+        lr: Adam's learning rate at the start of the cosine schedule.
+        seed: the seed of the batch draws.
+        log: called with one line per round of steps.
+
+    Returns:
+        The mean loss of each round of steps, in order.
+
+    Example:
+        >>> losses = wu.nuclei.fine_tune_nuclei_model(model, wu.nuclei.dsb2018_pairs(root), 180, source="stardist_dsb2018")
+    """
+    where = "fine_tune_nuclei_model"
+    require_nuclei_model(model, where)
+    if not isinstance(files, list) or not files or not all(isinstance(f, dict) and {"image", "label"} <= set(f)
+                                                             for f in files):
+        raise bad_input(where, 'files as a non-empty list of {"image": path, "label": path} dicts', describe(files),
+                        "Pass e.g. wu.nuclei.dsb2018_pairs(root, 'train').")
+    for name, value, minimum in (("steps", steps, 1), ("batch_size", batch_size, 1), ("patch_px", patch_px, 8),
+                                 ("seed", seed, 0)):
+        require_int(value, where, name, minimum=minimum)
+    require_number(lr, where, "lr", minimum=0.0, strict=True)
+    if not isinstance(source, str) or not source.strip():
+        raise bad_input(where, "source as the name of what the files are", describe(source),
+                        "Pass e.g. source='stardist_dsb2018'.")
+    if not callable(log):
+        raise bad_input(where, "log as a callable taking one line of text", describe(log), "Pass log=print.")
+    from monai.data import CacheDataset
+    from monai.transforms import Compose
+
+    transforms = Compose(prepare_transforms(model.config) + lesson.augment_transforms(patch_px))
+    dataset = CacheDataset(files, transforms, progress=False)
+    device = model.device
+    on_gpu = device.type == "cuda"
+    if on_gpu:
+        model.network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's Module.to stubs omit memory_format
+    scaler = torch.amp.GradScaler("cuda") if on_gpu else None
+    losses = lesson.train_steps(model.network, dataset, steps, batch_size, lr, device, scaler=scaler, seed=seed,
+                                log=log)
+    model.network.eval()
+    before = model.meta.get("trained_on", [])
+    model.meta["trained_on"] = [*([before] if isinstance(before, str) else before), source]
+    model.meta.update(fine_tune_steps=steps, loss_last=losses[-1])
+    return losses
 
 
 def ensure_nuclei_model(profile: str = "smoke", path: Path | None = None) -> Path:

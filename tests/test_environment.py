@@ -57,3 +57,15 @@ def test_setup_is_idempotent_when_the_lock_is_unchanged() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "nothing to do" in proc.stdout
     assert time.perf_counter() - started < 90  # a runaway cap: a no-op check, slower only on a busy machine
+
+
+def test_no_environment_or_build_output_is_committed() -> None:
+    """A committed `.venv` link (a worktree's shortcut to a shared venv) would replace a clone's own venv."""
+    if not (ROOT / ".git").exists():
+        return  # an exported tarball: nothing is tracked
+    tracked = subprocess.run(["git", "ls-files", "--", ".venv", "build", "data_cache", "student"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert not tracked, f"generated paths are tracked by git: {tracked}; `git rm --cached` them"
+    # `.venv/` would match only a folder: a link named .venv would still be added by `git add -A`.
+    patterns = (ROOT / ".gitignore").read_text().split()
+    assert {".venv", "/.venv"} & set(patterns), ".gitignore must ignore .venv as a file or link too (no trailing /)"

@@ -116,7 +116,7 @@ def test_the_pretrained_path_runs_end_to_end_offline(hub: StandInHub, isolated_d
     assert all(lab04.normalize_text(c.text) == c.text for c in real), "references normalised as the WER does"
     corpus = speech.build_corpus(12, 3, seed=1, name="standin")
     real_before, notes_before = asr.evaluate(pretrained, real), asr.evaluate(pretrained, corpus.test)
-    settings = dataclasses.replace(asr.settings_for("smoke"), batch_size=4, fine_tune_steps=4)
+    settings = dataclasses.replace(asr.settings_for("smoke"), fine_tune_batch_size=4, fine_tune_steps=4)
     history = asr.LossHistory()
     trainer = asr.make_trainer(settings.fine_tune_steps, extra_callbacks=[history])
     weights = {k: v.clone() for k, v in pretrained.state_dict().items()}
@@ -146,7 +146,7 @@ def test_a_character_model_grows_its_alphabet_with_change_vocabulary(isolated_di
     used = sorted(set("".join(c.text for c in corpus.train)))
     kept = [c for c in speech.LABELS if c not in used[-3:]]  # an alphabet without the corpus's last three letters
     model = asr.build_model(asr.asr_config(None, None, width=16, blocks=1, labels=kept), seed=0)
-    settings = dataclasses.replace(asr.settings_for("smoke"), batch_size=2, fine_tune_steps=1)
+    settings = dataclasses.replace(asr.settings_for("smoke"), fine_tune_batch_size=2, fine_tune_steps=1)
     asr.fine_tune(model, corpus, settings, asr.make_trainer(1))
     assert set(used) <= set(model.decoder.vocabulary) and list(model.decoder.vocabulary)[: len(kept)] == kept
 

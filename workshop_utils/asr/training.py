@@ -126,13 +126,14 @@ def train(model: EncDecCTCModel, trainer: Trainer, history: LossHistory) -> Loss
 def fine_tune(model: Any, corpus: speech.Corpus, settings: AsrSettings, trainer: Trainer) -> Any:
     """Fine-tune a pretrained NeMo model on the corpus with ``trainer`` (the lesson's ``fine_tune_model``).
 
-    Uses AdamW at lr 1e-4 with a cosine schedule over ``settings.fine_tune_steps`` (a tenth of them warm-up); a
+    Uses AdamW at ``settings.fine_tune_lr`` with a cosine schedule over ``settings.fine_tune_steps`` (a tenth of them
+    warm-up) and batches of ``settings.fine_tune_batch_size``; a
     character model whose alphabet lacks a character of the corpus grows it with ``change_vocabulary`` first.
 
     Args:
         model: a pretrained NeMo ASR model, e.g. from :func:`restore_pretrained`.
         corpus: the :class:`speech.Corpus` whose training manifest it learns from.
-        settings: the profile's :class:`AsrSettings` (batch size and ``fine_tune_steps``).
+        settings: the profile's :class:`AsrSettings` (``fine_tune_steps``, ``fine_tune_batch_size``, ``fine_tune_lr``).
         trainer: the Lightning trainer from :func:`make_trainer`, built for ``settings.fine_tune_steps``.
 
     Returns:
@@ -153,8 +154,8 @@ def fine_tune(model: Any, corpus: speech.Corpus, settings: AsrSettings, trainer:
     quiet_logs()
     on_gpu = next(model.parameters()).is_cuda
     return fine_tune_model(model, trainer, corpus.train_manifest, sample_rate=speech.SAMPLE_RATE_HZ,
-                           batch_size=settings.batch_size, max_steps=settings.fine_tune_steps,
-                           num_workers=4 if on_gpu else 0)
+                           batch_size=settings.fine_tune_batch_size, max_steps=settings.fine_tune_steps,
+                           lr=settings.fine_tune_lr, num_workers=4 if on_gpu else 0)
 
 
 def train_lab_notes_asr(profile: str, *, seed: int = 0, extra_words: Sequence[str] = ()) -> dict[str, Any]:

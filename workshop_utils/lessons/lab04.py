@@ -161,8 +161,8 @@ def fit_model(model: EncDecCTCModel, trainer: lightning.Trainer, seed: int = 0) 
 
 
 def fine_tune_model(model: ASRModel, trainer: lightning.Trainer, train_manifest: Path, *, sample_rate: int = 16_000,
-                    batch_size: int = 32, max_steps: int = 3000, num_workers: int = 0) -> ASRModel:
-    """Fine-tune a pretrained NeMo model on ``train_manifest``: AdamW at lr 1e-4, a cosine schedule over ``max_steps``."""
+                    batch_size: int = 32, max_steps: int = 3000, lr: float = 1e-4, num_workers: int = 0) -> ASRModel:
+    """Fine-tune a pretrained NeMo model on ``train_manifest``: AdamW at peak ``lr``, a cosine schedule over ``max_steps``."""
     data: dict[str, Any] = {"manifest_filepath": str(train_manifest), "sample_rate": sample_rate,
                             "batch_size": batch_size, "shuffle": True, "num_workers": num_workers,
                             "pin_memory": num_workers > 0, "max_duration": 20.0, "trim_silence": False}
@@ -174,8 +174,8 @@ def fine_tune_model(model: ASRModel, trainer: lightning.Trainer, train_manifest:
         data["labels"] = list(model.decoder.vocabulary)
     model.setup_training_data(OmegaConf.create(data))  # a BPE model's tokenizer encodes the transcripts
     model.setup_optimization(OmegaConf.create({
-        "name": "adamw", "lr": 1e-4, "weight_decay": 1e-3,  # small steps: keep what the model already knows
-        "sched": {"name": "CosineAnnealing", "warmup_steps": max(1, max_steps // 10), "min_lr": 1e-6,
+        "name": "adamw", "lr": lr, "weight_decay": 1e-3,  # small steps: keep what the model already knows
+        "sched": {"name": "CosineAnnealing", "warmup_steps": max(1, max_steps // 10), "min_lr": lr / 100,
                   "max_steps": max_steps}}))
     model.set_trainer(trainer)
     trainer.fit(model)

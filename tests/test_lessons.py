@@ -41,6 +41,7 @@ LESSON_USERS: dict[str, set[str]] = {
     "lab04.fine_tune_model": {"workshop_utils.asr.training"},
     "lab04.transcribe_files": {"workshop_utils.asr.inference"},
     "lab04.error_rates": {"workshop_utils.asr.inference"},
+    "lab04.normalize_text": {"workshop_utils.asr.inference"},
     "lab05.clip_loss": {"workshop_utils.multimodal.clip"},
     "lab05.warmup_cosine": {"workshop_utils.multimodal.clip"},
     "lab05.same_caption_targets": {"workshop_utils.multimodal.clip"},

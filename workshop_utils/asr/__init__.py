@@ -2,7 +2,9 @@
 
 - :mod:`~workshop_utils.asr.model`: per-profile settings, the CTC config, ``EncDecCTCModel``, save and restore;
 - :mod:`~workshop_utils.asr.training`: Lightning's ``Trainer``, the loss history, fine-tuning, the artifact rebuild;
-- :mod:`~workshop_utils.asr.inference`: transcription, word error rate per clip, the capstone's cached model.
+- :mod:`~workshop_utils.asr.inference`: transcription, word error rate per clip, the capstone's cached model;
+- :mod:`~workshop_utils.asr.pretrained`: NVIDIA's pretrained checkpoints through the manifests (which commit,
+  restoring a verified ``.nemo``) and the note saying what the lab-04 artifact is.
 
 The NeMo and Lightning calls themselves are lab 04's lesson code (``workshop_utils.lessons.lab04``, exported from
 the notebook's ``#| export`` cells); these modules check arguments, keep NeMo quiet and call it.
@@ -43,7 +45,6 @@ from workshop_utils.asr.inference import (  # noqa: E402 - after NeMo's quiet im
 from workshop_utils.asr.model import (  # noqa: E402 - after NeMo's quiet import above
     ARTIFACT_NAME,
     MODEL_PATH_FIX,
-    PRETRAINED_NAME,
     SETTINGS,
     AsrSettings,
     apply_threads,
@@ -55,7 +56,12 @@ from workshop_utils.asr.model import (  # noqa: E402 - after NeMo's quiet import
     restore_model,
     save_model,
     settings_for,
-    try_pretrained,
+)
+from workshop_utils.asr.pretrained import (  # noqa: E402 - after NeMo's quiet import above
+    model_card,
+    pretrained_id,
+    restore_pretrained,
+    write_model_card,
 )
 from workshop_utils.asr.training import (  # noqa: E402 - after NeMo's quiet import above
     LossHistory,
@@ -73,7 +79,6 @@ __all__ = [
     "Evaluation",
     "LossHistory",
     "MODEL_PATH_FIX",
-    "PRETRAINED_NAME",
     "SETTINGS",
     "apply_threads",
     "asr_config",
@@ -83,16 +88,19 @@ __all__ = [
     "fine_tune",
     "interactive",
     "make_trainer",
+    "model_card",
     "parameter_count",
+    "pretrained_id",
     "quiet_logs",
     "require_asr_model",
     "require_settings",
     "restore_model",
+    "restore_pretrained",
     "save_model",
     "settings_for",
     "train",
     "train_lab_notes_asr",
     "transcribe",
     "transcribe_with",
-    "try_pretrained",
+    "write_model_card",
 ]

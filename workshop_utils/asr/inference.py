@@ -25,7 +25,7 @@ from workshop_utils.core.errors import (
     MissingFileError,
 )
 from workshop_utils.core.inputs import bad_input, describe, require_int, require_nonempty, require_path
-from workshop_utils.lessons.lab04 import error_rates, transcribe_files
+from workshop_utils.lessons.lab04 import error_rates, normalize_text, transcribe_files
 
 
 def _audio_list(audio_paths: Any, where: str) -> list[Path]:
@@ -104,7 +104,7 @@ def evaluate(model: EncDecCTCModel, clips: Sequence[speech.Clip], batch_size: in
         batch_size: clips decoded per forward pass.
 
     Returns:
-        An :class:`Evaluation`: ``wer`` and ``cer`` (0-1), references and hypotheses, ``audio_s`` and ``decode_s``
+        An :class:`Evaluation`: ``wer`` and ``cer`` (0-1), references and hypotheses (normalised), ``audio_s`` and ``decode_s``
         (s), the first five (reference, hypothesis) pairs in ``examples``, and ``rtfx``.
 
     Example:
@@ -117,7 +117,7 @@ def evaluate(model: EncDecCTCModel, clips: Sequence[speech.Clip], batch_size: in
         raise bad_input("evaluate", "clips as speech.Clip items", describe(odd),
                         "Pass corpus.test (or speech.read_manifest(path)).")
     batch_size = require_int(batch_size, "evaluate", "batch_size", minimum=1)
-    refs = [c.text for c in clips]
+    refs = [normalize_text(c.text) for c in clips]  # as the WER compares them
     transcribe_with(model, [clips[0].audio_filepath])  # warm-up, not timed
     started = time.perf_counter()
     hyps = transcribe_with(model, [c.audio_filepath for c in clips], batch_size=batch_size)

@@ -124,15 +124,17 @@ def train(model: EncDecCTCModel, trainer: Trainer, history: LossHistory) -> Loss
 
 
 def fine_tune(model: Any, corpus: speech.Corpus, settings: AsrSettings, trainer: Trainer) -> Any:
-    """Fine-tune a pretrained NeMo CTC model on the corpus with ``trainer`` (the lesson's ``fine_tune_model``).
+    """Fine-tune a pretrained NeMo model on the corpus with ``trainer`` (the lesson's ``fine_tune_model``).
 
-    Uses AdamW at lr 1e-4 with a cosine schedule over ``settings.max_steps`` (a tenth of them warm-up).
+    Uses AdamW at ``settings.fine_tune_lr`` with a cosine schedule over ``settings.fine_tune_steps`` (a tenth of them
+    warm-up) and batches of ``settings.fine_tune_batch_size``; a
+    character model whose alphabet lacks a character of the corpus grows it with ``change_vocabulary`` first.
 
     Args:
-        model: a pretrained NeMo ASR model, e.g. from :func:`try_pretrained`.
+        model: a pretrained NeMo ASR model, e.g. from :func:`restore_pretrained`.
         corpus: the :class:`speech.Corpus` whose training manifest it learns from.
-        settings: the profile's :class:`AsrSettings` (batch size and steps).
-        trainer: the Lightning trainer from :func:`make_trainer`.
+        settings: the profile's :class:`AsrSettings` (``fine_tune_steps``, ``fine_tune_batch_size``, ``fine_tune_lr``).
+        trainer: the Lightning trainer from :func:`make_trainer`, built for ``settings.fine_tune_steps``.
 
     Returns:
         ``model``, fine-tuned in place.
@@ -145,12 +147,15 @@ def fine_tune(model: Any, corpus: speech.Corpus, settings: AsrSettings, trainer:
         raise bad_input("fine_tune", "corpus as a speech.Corpus", describe(corpus),
                         "Pass what speech.build_corpus(n_train, n_test) returns.")
     settings = require_settings(settings, "fine_tune")
+    require_int(settings.fine_tune_steps, "fine_tune", "settings.fine_tune_steps", minimum=1)
     if not isinstance(trainer, Trainer):
         raise bad_input("fine_tune", "trainer as a Lightning Trainer", describe(trainer),
-                        "Pass asr.make_trainer(settings.max_steps, use_gpu=...).")
+                        "Pass asr.make_trainer(settings.fine_tune_steps, use_gpu=...).")
     quiet_logs()
+    on_gpu = next(model.parameters()).is_cuda
     return fine_tune_model(model, trainer, corpus.train_manifest, sample_rate=speech.SAMPLE_RATE_HZ,
-                           batch_size=settings.batch_size, max_steps=settings.max_steps)
+                           batch_size=settings.fine_tune_batch_size, max_steps=settings.fine_tune_steps,
+                           lr=settings.fine_tune_lr, num_workers=4 if on_gpu else 0)
 
 
 def train_lab_notes_asr(profile: str, *, seed: int = 0, extra_words: Sequence[str] = ()) -> dict[str, Any]:

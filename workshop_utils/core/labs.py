@@ -32,11 +32,11 @@ LABS: dict[str, Lab] = {lab.stem: lab for lab in (
     Lab("03_triton_serving", ("onnxruntime", "pytriton (Triton server)", "tritonclient"),
         ("outputs_match", "batching_gain_fixed", "rps_real_c8", "failed_requests"), 120),
     Lab("04_nemo_lab_notes_asr", ("torch", "nemo asr"), ("wer_heldout", "cer_heldout", "train_s"), 120),
-    Lab("05_multimodal_cells", ("torch", "text tower (sentence-transformers, MiniLM)"),
-        ("zeroshot_top1_heldout", "caption_class_accuracy", "recall_at_5_i2t"), 120),
+    Lab("05_multimodal_cells", ("torch", "text tower (sentence-transformers, MiniLM)", "language model (SmolLM2 GGUF)"),
+        ("zeroshot_top1_heldout", "vlm_heldout_accuracy", "vlm_blind_accuracy", "llm_mcq_correct"), 150),
     Lab("06_capstone_assistant", ("torch", "monai", "nemo asr", "pytriton (Triton server)", "tritonclient",
-                                  "text tower (sentence-transformers, MiniLM)"),
-        ("answers_correct", "questions", "end_to_end_ms_p50"), 180),
+                                  "text tower (sentence-transformers, MiniLM)", "language model (SmolLM2 GGUF)"),
+        ("answers_correct", "questions", "end_to_end_ms_p50", "llm_intent_agreement", "intent_ms_p50"), 180),
 )}
 
 

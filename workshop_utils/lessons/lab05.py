@@ -83,30 +83,32 @@ def train_contrastive(model: Any, pixels: torch.Tensor, text_table: torch.Tensor
     return history
 
 
-def train_captioner(captioner: Any, features: torch.Tensor, ids: torch.Tensor, *, steps: int, batch: int,
-                    lr: float, seed: int, log_every: int = 10) -> dict[str, list[float]]:
-    """Train ``captioner``'s projector and language model to continue image tokens ``features`` with captions ``ids``.
+from collections.abc import Sequence
 
-    Returns the history: ``{"step", "loss"}`` every ``log_every`` steps and at the last one.
+
+@torch.no_grad()
+def option_logprobs(llm: Any, tokenizer: Any, prompt: str, options: Sequence[str]) -> torch.Tensor:
+    """Log-probability of each option's tokens following ``prompt`` (summed over its tokens), shape (len(options),).
+
+    The prompt goes through the model once; its key-value cache is then shared by all options, which go through
+    in one right-padded batch. Nothing adds special tokens (the chat template holds them already).
     """
-    trainable = [p for p in captioner.parameters() if p.requires_grad]  # projector + LLM; the vision tower is frozen
-    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lambda s: warmup_cosine(s, steps))
-    generator = torch.Generator().manual_seed(seed)  # the same batches on every run
-    history: dict[str, list[float]] = {"step": [], "loss": []}
-    captioner.projector.train()
-    captioner.llm.train()
-    for step in range(steps):
-        idx = torch.randint(len(ids), (batch,), generator=generator).to(ids.device)
-        batch_ids = ids[idx]
-        batch_ids = batch_ids[:, : int((batch_ids != 0).sum(dim=1).max())]  # drop columns that are all padding
-        loss = captioner.loss(features[idx], batch_ids)  # next-word cross-entropy on the caption tokens only
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step % log_every == 0 or step == steps - 1:
-            history["step"].append(step)
-            history["loss"].append(float(loss.detach()))
-        scheduler.step()
-    captioner.eval()
-    return history
+    device = next(llm.parameters()).device
+    prefix = tokenizer(prompt, add_special_tokens=False).input_ids
+    rows = [tokenizer(option, add_special_tokens=False).input_ids for option in options]
+    out = llm(input_ids=torch.tensor([prefix], device=device), use_cache=True)
+    first = out.logits[0, -1].float().log_softmax(-1).cpu()  # the prompt's last position predicts each first token
+    cache = out.cache
+    cache.batch_repeat_interleave(len(rows))  # one copy of the prompt's keys and values per option
+    ids = torch.full((len(rows), max(map(len, rows))), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), len(prefix) + ids.shape[1], dtype=torch.long)
+    mask[:, : len(prefix)] = 1
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, len(prefix): len(prefix) + len(row)] = 1
+    logprobs = llm(input_ids=ids.to(device), attention_mask=mask.to(device),
+                   cache=cache).logits.float().log_softmax(-1).cpu()
+    scores = []
+    for i, row in enumerate(rows):  # position t of the options' batch predicts token t + 1
+        scores.append(first[row[0]] + logprobs[i, torch.arange(len(row) - 1), torch.tensor(row[1:], dtype=torch.long)].sum())
+    return torch.stack(scores)

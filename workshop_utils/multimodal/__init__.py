@@ -5,7 +5,9 @@
   training loop (``workshop_utils.lessons.lab05``, exported from the notebook), zero-shot and retrieval scores;
 - :mod:`~workshop_utils.multimodal.artifact`: save and load the model, and rebuild it through the lesson's loop;
 - :mod:`~workshop_utils.multimodal.classify`: name the phenotype of any crop with the saved model;
-- :mod:`~workshop_utils.multimodal.checks`: argument checks shared with the VLM of Part B.
+- :mod:`~workshop_utils.multimodal.checks`: argument checks shared with the VLM of Part B;
+- :mod:`~workshop_utils.multimodal.llm`: Part B's pretrained language model (SmolLM2-135M-Instruct from its wheel's
+  GGUF, converted once to safetensors in the data cache), also the capstone's intent reader.
 """
 
 from workshop_utils.multimodal.artifact import ensure_cell_clip, load_cell_clip, save_cell_clip
@@ -33,10 +35,13 @@ from workshop_utils.multimodal.clip import (
     train_clip,
     zero_shot,
 )
+from workshop_utils.multimodal.llm import LLM_FILE, LLM_MODEL, llm_dir, load_llm
 from workshop_utils.multimodal.text import TEXT_DIM, TEXT_MODEL, encode_texts, load_text_encoder, text_model_dir
 
 __all__ = [
     "ARTIFACT",
+    "LLM_FILE",
+    "LLM_MODEL",
     "CLIP_PROFILES",
     "TEXT_DIM",
     "TEXT_MODEL",
@@ -49,7 +54,9 @@ __all__ = [
     "embed_prompts",
     "encode_texts",
     "ensure_cell_clip",
+    "llm_dir",
     "load_cell_clip",
+    "load_llm",
     "load_text_encoder",
     "lr_at",
     "phenotype_probabilities",

@@ -32,7 +32,7 @@ run: $(STAMP) ## execute every lab in the profile this machine allows; summary i
 test: $(STAMP) ## lint and types beside the tests: unit tests, every notebook in the smoke profile (two at a time)
 	@mkdir -p build; export WORKSHOP_TEST_LANES=$${WORKSHOP_TEST_LANES:-$$($(PY) -c 'from tests.smoke_lanes import lane_count; print(lane_count())')}; \
 	$(MAKE) --no-print-directory lint > build/lint.log 2>&1 & lint=$$!; \
-	$(PY) -m pytest -q tests; tests=$$?; \
+	$(PY) -m pytest -q --durations=15 tests; tests=$$?; \
 	wait $$lint; linted=$$?; echo "--- make lint (ran beside the tests) ---"; cat build/lint.log; \
 	if [ $$linted -ne 0 ]; then echo "make test: make lint failed (above)"; exit 1; fi; exit $$tests
 

@@ -167,3 +167,15 @@ def test_model_repository_config(isolated_dirs: Path) -> None:
     assert (repo / "nuclei_unet" / "1" / "model.onnx").is_file()
     with pytest.raises(ValueError, match="backend"):
         triton_repository.config_pbtxt("x", io, backend="tflite")
+
+
+def test_a_load_result_with_failures_prints_its_first_error() -> None:
+    from workshop_utils.serving.load import LoadResult
+
+    quiet = LoadResult("nuclei_unet", "grpc", 8, 10, 0, 1.0, [5.0] * 10)
+    assert "error" not in str(quiet)
+    failed = LoadResult("nuclei_unet", "grpc", 8, 10, 3, 1.0, [5.0] * 7,
+                        ["InferenceServerException: [StatusCode.UNAVAILABLE] failed to connect"] * 3)
+    assert "3 failed" in str(failed) and "first error: InferenceServerException" in str(failed)
+    lost = LoadResult("nuclei_unet", "grpc", 8, 10, 2, 1.0, [5.0] * 8)
+    assert "no error was caught" in str(lost)

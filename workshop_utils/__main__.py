@@ -16,7 +16,7 @@ from workshop_utils.core.profiles import PROFILES
 def _doctor(args: argparse.Namespace) -> int:
     from workshop_utils.instructor import doctor
 
-    report = doctor.diagnose(deep=not args.quick)
+    report = doctor.diagnose(deep=not args.quick, fresh=True)  # asked for by hand: check now
     print(json.dumps(report, indent=2) if args.json else doctor.render(report))
     return 0 if doctor.healthy(report) else 1
 

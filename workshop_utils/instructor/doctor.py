@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import importlib.metadata
+import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from workshop_utils.core import data_cache, hardware, profiles
+from workshop_utils.core import data_cache, hardware, paths, profiles
 from workshop_utils.core.inputs import bad_input, describe, require_number
 from workshop_utils.core.labs import LABS
 from workshop_utils.core.manifests import size_text
@@ -62,17 +68,74 @@ def import_checks(timeout_s: float = 120.0) -> list[ImportCheck]:
         return [f.result() for f in futures]
 
 
-def diagnose(deep: bool = True, requested: str = profiles.AUTO) -> dict[str, Any]:
+def environment_fingerprint() -> str:
+    """A hash of this interpreter, the import statements and every installed distribution with its version.
+
+    ``pip install``, ``pip uninstall`` or an upgrade changes it; so does a new check in :data:`IMPORT_CHECKS`.
+    """
+    installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
+    parts = [os.path.realpath(sys.executable), sys.version, json.dumps(IMPORT_CHECKS, sort_keys=True), *installed]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _passed_record(fingerprint: str) -> Path:
+    return paths.data_cache_dir() / "import-checks" / f"passed-{fingerprint[:24]}.json"
+
+
+def checked_imports(timeout_s: float = 120.0, fresh: bool = False) -> tuple[list[ImportCheck], float | None]:
+    """:func:`import_checks`, skipped when every check already passed with exactly these packages installed.
+
+    Importing NeMo, transformers and the rest in ten processes costs 30-70 s of CPU. A run where every check passed
+    leaves a record keyed by :func:`environment_fingerprint` in the data cache, so lab 00's rerun, ``make test``'s
+    later runs of it and a room sharing one environment check once per set of packages. Only a pass of every
+    required check is kept (an optional one, TensorRT, may have failed): after a failure every run checks again, so
+    a fix shows at once.
+
+    Args:
+        timeout_s: the longest one import may take (s).
+        fresh: True checks again even when a record exists (``python -m workshop_utils doctor`` does).
+
+    Returns:
+        The checks, and the Unix time of the run they come from when they were read from a record (None: run now).
+    """
+    require_number(timeout_s, "checked_imports", "timeout_s", minimum=0.0, strict=True)
+    fingerprint = environment_fingerprint()
+    record = _passed_record(fingerprint)
+    if not fresh:
+        try:
+            saved = json.loads(record.read_text())
+            kept = [ImportCheck(**check) for check in saved["checks"]]
+            if saved["fingerprint"] == fingerprint and [c.name for c in kept] == list(IMPORT_CHECKS):
+                return kept, float(saved["checked_at"])
+        except (OSError, ValueError, KeyError, TypeError):  # absent or damaged: check now
+            pass
+    checks = import_checks(timeout_s)
+    if all(check.ok or check.name in OPTIONAL for check in checks):
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            staging = record.with_name(f".{record.name}.{os.getpid()}")
+            staging.write_text(json.dumps({"fingerprint": fingerprint, "checks": [asdict(c) for c in checks],
+                                           "checked_at": time.time()}))
+            os.replace(staging, record)  # a reader sees the whole record or none
+        except OSError:  # a read-only shared cache: check every time, never fail the doctor over it
+            pass
+    return checks, None
+
+
+def diagnose(deep: bool = True, requested: str = profiles.AUTO, fresh: bool = False) -> dict[str, Any]:
     """Everything the doctor reports, as a JSON-ready dict; ``requested`` is a notebook's PROFILE parameter.
 
     Args:
         deep: True also imports each workshop library in its own process (seconds to minutes); False skips that.
         requested: the profile to report for the labs; ``"auto"`` decides as :func:`choose_profile` does.
+        fresh: True imports every library again even where a run with the same packages passed
+            (:func:`checked_imports`).
 
     Returns:
-        ``{"hardware", "versions", "tritonserver_binary", "profile", "imports", "labs", "data"}``: the machine,
-        library versions, the profile and why, one import check per library, what each lab is missing, and which
-        data files are cached. Pass it to :func:`render` or :func:`healthy`.
+        ``{"hardware", "versions", "tritonserver_binary", "profile", "imports", "imports_checked_at", "labs",
+        "data"}``: the machine, library versions, the profile and why, one import check per library (with the time
+        of the passing run they come from, or None when run now), what each lab is missing, and which data files are
+        cached. Pass it to :func:`render` or :func:`healthy`.
 
     Example:
         >>> report = wu.doctor.diagnose(requested=PROFILE)
@@ -80,8 +143,11 @@ def diagnose(deep: bool = True, requested: str = profiles.AUTO) -> dict[str, Any
     if not isinstance(deep, bool):
         raise bad_input("diagnose", "deep as True or False", describe(deep),
                         "Pass deep=False to skip the (slow) import checks.")
+    if not isinstance(fresh, bool):
+        raise bad_input("diagnose", "fresh as True or False", describe(fresh),
+                        "Pass fresh=True to import every library again.")
     choice = profiles.explain_profile(requested)
-    checks = import_checks() if deep else []
+    checks, checked_at = checked_imports(fresh=fresh) if deep else ([], None)
     broken = {c.name for c in checks if not c.ok}
     labs = {
         lab: {
@@ -96,6 +162,7 @@ def diagnose(deep: bool = True, requested: str = profiles.AUTO) -> dict[str, Any
         "tritonserver_binary": hardware.tritonserver_binary(),
         "profile": asdict(choice),
         "imports": [asdict(c) for c in checks],
+        "imports_checked_at": checked_at,
         "labs": labs,
         "data": [asdict(state) for state in data_cache.cache_state()],
     }
@@ -138,7 +205,10 @@ def render(report: dict[str, Any]) -> str:
     out.append(f"Triton   standalone tritonserver: {report['tritonserver_binary'] or 'not found (PyTriton is used)'}")
     out.append(f"Profile  {report['profile']['profile']} ({report['profile']['reason']})")
     if report["imports"]:
-        out.append("Imports")
+        checked_at = report.get("imports_checked_at")
+        out.append("Imports" if checked_at is None else
+                   f"Imports  (as checked at {time.strftime('%Y-%m-%d %H:%M', time.localtime(checked_at))} with "
+                   "these exact packages; `python -m workshop_utils doctor` imports them again)")
         for check in report["imports"]:
             mark = "ok " if check["ok"] else ("-- " if check["name"] in OPTIONAL else "!! ")
             note = "" if check["ok"] else f"  {check['detail']}"

@@ -54,10 +54,14 @@ class LoadResult:
         return percentile(self.latencies_ms, 99) if self.latencies_ms else float("nan")
 
     def __str__(self) -> str:
-        return (
+        line = (
             f"{self.model} {self.protocol} c={self.concurrency}: {self.rps:.1f} req/s · p50 {self.p50_ms:.1f} ms · "
             f"p99 {self.p99_ms:.1f} ms · {self.requests} requests, {self.failed} failed in {self.wall_s:.1f} s"
         )
+        if self.failed or self.errors:  # a failure nobody can read is a failure nobody can fix
+            first = self.errors[0] if self.errors else "no error was caught (a client thread did not finish)"
+            line += f"\n  first error: {first[:300]}"
+        return line
 
 
 def _client(protocol: str, url: str) -> Any:

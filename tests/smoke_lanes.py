@@ -194,9 +194,10 @@ def notebook_jobs(notebooks: list[Path], wanted: set[str], alone_dir: Path) -> l
 
     if "06" in by_prefix:
         add(Job("alone:06", by_prefix["06"], alone_dir / "build" / "executed", alone_dir / "build", timeout_s=900))
-    # Longest first, so the lanes end together; each lab's needs as described in the module docstring.
-    for prefix, after in (("04", ()), ("01", ()), ("05", ()), ("02", ("first:01",)), ("03", ("first:02",)),
-                          ("00", ())):
+    # Lab 00 first: it records the import checks that its later runs (nbmake, JupyterLab, the student copy) reuse.
+    # Then longest first, so the lanes end together; each lab's needs as described in the module docstring.
+    for prefix, after in (("00", ()), ("04", ()), ("01", ()), ("05", ()), ("02", ("first:01",)),
+                          ("03", ("first:02",))):
         if prefix in by_prefix:
             add(Job(f"first:{prefix}", by_prefix[prefix], build / "executed", build, after=after))
     if "06" in by_prefix:

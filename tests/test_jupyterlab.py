@@ -20,6 +20,7 @@ from typing import Any
 import nbformat
 import pytest
 
+from tests.smoke_lanes import wait_for
 from workshop_utils.core import paths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,8 +76,10 @@ def run_all_cells(page: Any) -> None:
 @pytest.mark.notebook
 @pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true",
                     reason="Debian's chromium is not installed (make setup installs it as root); CI always runs this")
-def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path) -> None:
+def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from playwright.sync_api import sync_playwright
+
+    wait_for(request.config, "first:00")  # its import checks, recorded for this environment, spare this run its own
 
     notebook = ROOT / "notebooks" / "00_environment_check.ipynb"
     committed = notebook.read_bytes()

@@ -34,3 +34,15 @@ def test_a_pinned_run_and_what_it_starts_see_only_the_lane_cores(tmp_path: Path)
     assert f"CORES {usable[:1]}" in job.result["stdout"]
     job.run(None)
     assert f"CORES {usable}" in job.result["stdout"]
+
+
+def test_lab_00_runs_first_so_its_later_runs_reuse_its_import_checks(tmp_path: Path) -> None:
+    from workshop_utils.instructor import runner
+
+    wanted = {"first:00", "nbmake:00", "first:04", "rerun:04", "alone:06", "first:06"}
+    jobs = smoke_lanes.notebook_jobs(runner.lab_notebooks(), wanted, tmp_path)
+    order = [job.name for job in jobs]
+    firsts = [name for name in order if name.startswith("first:")]
+    assert firsts[0] == "first:00", order
+    assert order.index("first:00") < order.index("nbmake:00")
+    assert order[0] == "alone:06", "the longest run still starts first"

@@ -179,3 +179,51 @@ def test_a_load_result_with_failures_prints_its_first_error() -> None:
     assert "3 failed" in str(failed) and "first error: InferenceServerException" in str(failed)
     lost = LoadResult("nuclei_unet", "grpc", 8, 10, 2, 1.0, [5.0] * 8)
     assert "no error was caught" in str(lost)
+
+
+def test_a_server_that_loses_its_port_to_another_starts_again_on_new_ports(
+    isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Two servers starting at once can both find a port free; the loser reaches the winner (403) and starts again."""
+    import http.server
+    import threading
+
+    from workshop_utils.serving import launch
+
+    class OtherServer(http.server.BaseHTTPRequestHandler):  # another user's Triton: it wants its own token
+        def do_GET(self) -> None:
+            body = b'{"error":"This API is restricted, expecting header \'triton-access-token\'"}'
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OtherServer)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    taken = other.server_address[1]
+    real_choose = launch.choose_ports
+    calls = []
+
+    def raced(*args: object, **kwargs: object) -> dict[str, int]:
+        chosen = real_choose(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append(chosen)
+        return {**chosen, "http": taken} if len(calls) == 1 else chosen  # free when checked, taken when bound
+
+    monkeypatch.setattr(launch, "choose_ports", raced)
+    started = time.monotonic()
+    try:
+        with serving.serve_models(["fixed_cost"], ready_timeout_s=120) as server:
+            assert time.monotonic() - started < 60, "the clash must be seen at once, not after the ready timeout"
+            assert server.ports["http"] != taken and taken not in server.ports.values()
+            load = serving.run_load(server.grpc_url, "fixed_cost", {"x": np.zeros((1, 4), np.float32)},
+                                    concurrency=2, requests=10)
+            assert load.failed == 0, load.errors
+        assert_clean(server)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert len(calls) >= 2
+    assert f"Another process took this server's ports ({taken}," in capsys.readouterr().out

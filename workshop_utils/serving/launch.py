@@ -115,8 +115,9 @@ def serve_models(
     """Serve ``models`` until the block ends: ``nuclei_unet`` (the ONNX at ``onnx_path``) and/or ``fixed_cost``
     (~``fixed_cost_ms`` per batch); ``options`` are :func:`start_server`'s (batching, instances, ports...).
 
-    If a port chosen as free is taken by another process before the server binds it, the start is retried once on
-    new ports (not when ports were given explicitly).
+    If a port chosen as free is taken by another process before the server binds it (another server starting at
+    the same moment), the start is tried again on new ports, up to :data:`START_ATTEMPTS` starts in all (not when
+    ports were given explicitly).
 
     Args:
         models: model names to serve: ``"nuclei_unet"`` and/or ``"fixed_cost"``, or a repository's models.
@@ -140,17 +141,40 @@ def serve_models(
         server.stop()
 
 
+START_ATTEMPTS = 3  # the default ports, then twice on ports the kernel hands out (a second collision is rare)
+
+
+def _met_another_server(server: TritonServer, error: ServerError) -> bool:
+    """True when a start that failed met another process on one of its ports (and left nothing of its own).
+
+    Two servers starting at once (two labs, two attendees, a test beside a lab) can both find 8000 free and both
+    take it; the one that loses cannot bind, and PyTriton's start-up checks may then reach the winner (which
+    answers ``403 ... triton-access-token``, since each server has its own token) or nobody.
+    """
+    if "already in use" in server.log_tail(200) or "could not start: another Triton" in str(error):
+        return True
+    return bool(server.leftovers) and all(item.endswith("still bound") for item in server.leftovers)
+
+
 def _start_ready(models: Sequence[str], options: dict[str, Any], ready_timeout_s: float) -> TritonServer:
-    """Start and wait; when another process grabbed a port we had chosen as free, retry once on new ports."""
+    """Start and wait; when another process took a port chosen as free, start again on new ports (bounded)."""
     explicit_ports = any(options.get(f"{kind}_port") for kind in DEFAULT_PORTS)
-    for attempt in (1, 2):
+    for attempt in range(1, START_ATTEMPTS + 1):
         server = start_server(models, **options)
         try:
             return server.wait_ready(ready_timeout_s)
-        except ServerError:
+        except ServerError as error:
             server.stop()
-            if attempt == 2 or explicit_ports or "already in use" not in server.log_tail(200):
+            if attempt == START_ATTEMPTS or explicit_ports or not _met_another_server(server, error):
                 raise
+            avoid = set(server.ports.values()) | set(DEFAULT_PORTS.values())
+            avoid |= {port for other in running_servers() for port in other.ports.values()}
+            fresh: dict[str, int] = {}
+            for kind in DEFAULT_PORTS:
+                fresh[kind] = _any_free_port(avoid | set(fresh.values()))
+            print(f"Another process took this server's ports ({', '.join(map(str, server.ports.values()))}) as it "
+                  f"started; starting again on {', '.join(map(str, fresh.values()))}.")
+            options = {**options, **{f"{kind}_port": port for kind, port in fresh.items()}}
     raise AssertionError("unreachable")
 
 

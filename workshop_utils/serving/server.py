@@ -35,6 +35,8 @@ from workshop_utils.core.errors import ServerError
 from workshop_utils.core.inputs import require_int, require_number
 from workshop_utils.serving.ports import port_free
 
+RESTRICTED_PROBE = "/v2/logging"  # behind the access token on PyTriton's Triton and on ours started with a token
+
 MAX_WORKSPACE_ROOT_CHARS = 60
 _LIVE: weakref.WeakSet[TritonServer] = weakref.WeakSet()
 
@@ -116,10 +118,24 @@ class TritonServer:
             return 0
 
     def ready(self) -> bool:
-        """True when the server and every model answer ready."""
-        return self._get("/v2/health/ready") == 200 and all(
-            self._get(f"/v2/models/{name}/ready") == 200 for name in self.models
+        """True when this server (it knows our token) and every model answer ready."""
+        return (
+            self._get("/v2/health/ready") == 200
+            and self._get(RESTRICTED_PROBE) == 200  # health answers anyone's server; this only ours
+            and all(self._get(f"/v2/models/{name}/ready") == 200 for name in self.models)
         )
+
+    def port_clash(self) -> str | None:
+        """What shows that another process holds one of this server's ports, or None.
+
+        Another Triton on our HTTP port refuses our token on a restricted API (403); our own Triton, unable to
+        bind, logs ``already in use``.
+        """
+        if self._get(RESTRICTED_PROBE) == 403:
+            return f"another Triton server answers on 127.0.0.1:{self.ports['http']} (it refuses this server's token)"
+        if "already in use" in self.log_tail(60):
+            return "a port is already in use (see the log)"
+        return None
 
     def wait_ready(self, timeout_s: float = 120.0) -> TritonServer:
         """Block until ready; on timeout or an early exit, stop the server and raise with its log tail."""
@@ -136,6 +152,14 @@ class TritonServer:
                 )
             if self.ready():
                 return self
+            clash = self.port_clash()
+            if clash:
+                self.stop()
+                raise ServerError(
+                    f"The Triton server could not start: {clash} (ports {self.ports}, models={self.models}). "
+                    f"Its log ({self.log_path}) ends with:\n{self.log_tail()}\n"
+                    "Another server took a port as this one started; start again (serve_models does, on new ports)."
+                )
             time.sleep(0.25)
         self.stop()
         raise ServerError(

@@ -27,6 +27,9 @@ IMAGES = RNG.random((4, 32, 32, 3), dtype=np.float32)
 EMB = torch.nn.functional.normalize(torch.randn(4, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
 SCALE = torch.tensor(np.log(20.0))
 KEYS = np.array([0, 1, 2, 3])
+COUNT_ITEM = mm.CountItem("one cell", IMAGES[0], 1, False)
+SCORES = {"count_error": 1.0, "count_error_real": 1.0, "count_error_synthetic": 1.0, "relative_error_real": 0.1,
+          "answered": 1.0}
 
 
 @functools.cache
@@ -277,6 +280,26 @@ CASES = [
     Case("assistant.overlay", lambda: assistant.overlay(axes(), FIELD_RGB, None, "t"), r"got None", label="no-labels"),
     Case("assistant.overlay", lambda: assistant.overlay(axes(), FIELD_RGB, FIELD_LABELS, "t", marks=[(0, 0)]),
          r"marks as a dict", label="marks"),
+    Case("multimodal.fetch_vlm", lambda: mm.fetch_vlm("laptop"), r"smoke.*cpu.*gpu", error=ProfileError,
+         label="profile"),
+    Case("multimodal.fetch_vlm", lambda: mm.fetch_vlm("cpu", dataset=5), r"data set's name", label="dataset"),
+    Case("multimodal.to_pil", lambda: mm.to_pil(IMAGES), r"image 2-D or 3-D", label="batch"),
+    Case("multimodal.to_pil", lambda: mm.to_pil(np.zeros((4, 4, 4))), r"3 colour channels last", label="channels"),
+    Case("multimodal.to_pil", lambda: mm.to_pil(None), r"image as an array", label="none"),
+    Case("multimodal.real_count_set", lambda: mm.real_count_set(0), r"n at least 1", label="n"),
+    Case("multimodal.real_count_set", lambda: mm.real_count_set(2, "pairs"), r"dsb2018_pairs", label="pairs"),
+    Case("multimodal.cell_count_set", lambda: mm.cell_count_set(IMAGES, 2), r"cells", label="cells"),
+    Case("multimodal.cell_count_set", lambda: mm.cell_count_set(cells(), 0), r"n at least 1", label="n"),
+    Case("multimodal.phenotype_set", lambda: mm.phenotype_set(cells(), 1.5), r"n as a whole number", label="n"),
+    Case("multimodal.parse_count", lambda: mm.parse_count(None), r"answer as the generated text", label="none"),
+    Case("multimodal.count_scores", lambda: mm.count_scores([], []), r"non-empty items", label="empty"),
+    Case("multimodal.count_scores", lambda: mm.count_scores([1, 2], [COUNT_ITEM]), r"len\(counts\)=2",
+         label="lengths"),
+    Case("multimodal.count_scores", lambda: mm.count_scores([-1], [COUNT_ITEM]), r"whole numbers >= 0",
+         label="negative"),
+    Case("multimodal.count_scores", lambda: mm.count_scores([1], [3]), r"items as CountItems", label="items"),
+    Case("multimodal.what_it_knows", lambda: mm.what_it_knows({}, 0.5, 6), r"scores as the dict", label="scores"),
+    Case("multimodal.what_it_knows", lambda: mm.what_it_knows(SCORES, 0.5, 0), r"n_cells at least 1", label="n"),
 ]
 EXEMPT = {
     "assistant.Answer": "a result record answer_text builds; the lab reads its fields, never constructs one",

@@ -82,6 +82,8 @@ CASES = [
     Case("core.data_cache.try_fetch", lambda: data_cache.try_fetch(NUCLEI, 0), "file as a file name", label="file-type"),
     Case("core.data_cache.try_fetch", lambda: data_cache.try_fetch(NUCLEI), "holds several files", error=ManifestError,
          label="file-needed"),
+    Case("core.data_cache.try_fetch", lambda: data_cache.try_fetch(NUCLEI, "img2d.tif", instead=" "),
+         "instead as a short phrase", label="instead"),
     Case("core.data_cache.cache_state", lambda: data_cache.cache_state(cache_dir=3), "cache_dir as a path"),
     Case("core.data_cache.prefetch", lambda: data_cache.prefetch(lab=42), r"lab 42.*Expected one of the labs with data: 1",
          error=ManifestError, label="unknown-lab"),

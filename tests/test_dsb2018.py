@@ -74,7 +74,7 @@ def test_the_shipped_manifest_names_stardists_release() -> None:
     assert entry.urls == ("https://github.com/stardist/stardist/releases/download/0.1.0/dsb2018.zip",
                           "https://github.com/mpicbg-csbd/stardist/releases/download/0.1.0/dsb2018.zip")
     assert entry.sha256 == "e44921950edce378063aa4457e625581ba35b4c2dbd9a07c19d48900129f386f"
-    assert ds.profiles == ("cpu", "gpu") and ds.used_by == (1,)
+    assert ds.profiles == ("cpu", "gpu") and ds.used_by == (1, 5)
     assert "Caicedo" in ds.citation and "Schmidt" in ds.citation and "CC0" in ds.licence
 
 

@@ -24,6 +24,8 @@ from workshop_utils.core.inputs import (
 from workshop_utils.core.manifests import Dataset, FileEntry, size_text
 from workshop_utils.core.profiles import PROFILES
 
+SYNTHETIC_FALLBACK = "using the synthetic path"  # what try_fetch's notice says a lab does without its data
+
 
 @dataclass(frozen=True)
 class CacheState:
@@ -190,7 +192,7 @@ def prefetch_command(ds: Dataset) -> str:
     return f"make prefetch PROFILE={profile} (or {PREFETCH_HINT} --profile {profile})"
 
 
-def try_fetch(dataset: str | Dataset, file: str | None = None) -> Path | None:
+def try_fetch(dataset: str | Dataset, file: str | None = None, *, instead: str = SYNTHETIC_FALLBACK) -> Path | None:
     """:func:`fetch`, or one printed line and None when the data cannot be had, so a lab falls back to synthetic data.
 
     The data cannot be had when ``WORKSHOP_OFFLINE=1`` and it is not cached, when no source answers (offline
@@ -200,6 +202,7 @@ def try_fetch(dataset: str | Dataset, file: str | None = None) -> Path | None:
     Args:
         dataset: a data set's name in ``data_manifests/``, e.g. ``"stardist_dsb2018_nucleus"``, or its ``Dataset``.
         file: the file's name in the data set, e.g. ``"img2d.tif"``; None when the data set has only one file.
+        instead: what the lab does without the data, for the notice line (default: the synthetic path).
 
     Returns:
         The verified local path (as :func:`fetch` returns it), or None after printing one notice line such as
@@ -214,26 +217,32 @@ def try_fetch(dataset: str | Dataset, file: str | None = None) -> Path | None:
     if file is not None and not isinstance(file, str):
         raise bad_input(where, "file as a file name of the data set (a string)", describe(file),
                         "Pass e.g. wu.try_fetch('stardist_dsb2018_nucleus', 'img2d.tif').")
+    if not isinstance(instead, str) or not instead.strip():
+        raise bad_input(where, "instead as a short phrase saying what the lab does without the data", describe(instead),
+                        "Pass e.g. instead='counting on the packaged image only', or leave it out.")
     ds = data.dataset_of(dataset, where)
     entry = ds.file(file)
     try:
         return fetch(ds, entry.name)
     except DownloadError as exc:
-        print(fallback_notice(ds, entry, exc))
+        print(fallback_notice(ds, entry, exc, instead))
         return None
 
 
-def fallback_notice(ds: Dataset, entry: FileEntry, error: DownloadError) -> str:
+def unavailable_reason(entry: FileEntry, error: DownloadError) -> str:
+    """Why ``entry`` cannot be had, as the middle of a notice: ``"is not in the cache and WORKSHOP_OFFLINE=1"``."""
+    if entry.from_package:
+        return f"could not be read from the package {entry.package} ({type(error).__name__}; run `make setup`)"
+    if offline():
+        return f"is not in the cache and {OFFLINE_ENV}=1"
+    if isinstance(error, ChecksumError):
+        return "failed its checksum check after the retries (nothing was kept)"
+    return "could not be downloaded (no source answered: offline machine, or the server is down)"
+
+
+def fallback_notice(ds: Dataset, entry: FileEntry, error: DownloadError, instead: str = SYNTHETIC_FALLBACK) -> str:
     """The one line :func:`try_fetch` prints when ``entry`` cannot be had: what, why, and how to get the real data."""
     label = ds.name if len(ds.files) == 1 else f"{ds.name}/{entry.name}"
     folder = None if entry.from_package else paths.data_cache_dir() / ds.name
     size = size_text(expected_size(entry, folder))
-    if entry.from_package:
-        why = f"could not be read from the package {entry.package} ({type(error).__name__}; run `make setup`)"
-    elif offline():
-        why = f"is not in the cache and {OFFLINE_ENV}=1"
-    elif isinstance(error, ChecksumError):
-        why = "failed its checksum check after the retries (nothing was kept)"
-    else:
-        why = "could not be downloaded (no source answered: offline machine, or the server is down)"
-    return f"{label} ({size}) {why}: using the synthetic path. To use the real data: {prefetch_command(ds)}"
+    return f"{label} ({size}) {unavailable_reason(entry, error)}: {instead}. To use the real data: {prefetch_command(ds)}"

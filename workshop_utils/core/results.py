@@ -276,7 +276,18 @@ def require_results_folder(directory: Any, where: str, name: str = "directory") 
 
 
 def load_results(directory: Path | None = None) -> list[dict[str, Any]]:
-    """Every results JSON under ``build/results`` (or ``directory``), sorted by lab name."""
+    """Every results JSON under ``build/results`` (or ``directory``), sorted by lab name.
+
+    Args:
+        directory: a folder of ``<lab>.json`` files; None reads ``build/results``.
+
+    Returns:
+        One dict per file, as :meth:`LabRecorder.finish` wrote it (``lab``, ``metrics``, ...); an unreadable file
+        gives ``{"lab": ..., "passed": False, "error": ...}``. No folder yet: an empty list.
+
+    Example:
+        >>> lab01 = next((r["metrics"] for r in wu.load_results() if r["lab"] == "01_monai_nuclei_segmentation"), {})
+    """
     folder = paths.results_dir() if directory is None else require_results_folder(directory, "load_results")
     records = []
     for file in sorted(folder.glob("*.json")):

@@ -373,3 +373,18 @@ def test_try_fetch_says_what_the_lab_does_instead(isolated_dirs: Path, monkeypat
     assert wu.try_fetch("stardist_dsb2018", instead="counting on the packaged DSB2018 image only") is None
     [line] = capsys.readouterr().out.splitlines()
     assert "WORKSHOP_OFFLINE=1: counting on the packaged DSB2018 image only. To use the real data: make prefetch" in line
+
+
+def test_a_model_that_does_not_load_ends_the_section_in_one_line(
+        hub: StandInHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A processor that needs a package this lock lacks (as a newer upstream config could) is not a traceback."""
+    from transformers import AutoProcessor
+
+    def needs_more(*args: object, **kwargs: object) -> None:
+        raise ImportError("Package `num2words` is required to run SmolVLM processor. Install it with `pip install num2words`.")
+
+    monkeypatch.setattr(AutoProcessor, "from_pretrained", needs_more)
+    namespace = run_lab_cells("cpu", monkeypatch)
+    out = capsys.readouterr().out
+    assert "SmolVLM did not load (ImportError: Package `num2words` is required" in out and "ends with Part B" in out
+    assert zero_shot_keys(namespace["lab"]) == {} and namespace["lab"].data_sources == []

@@ -75,7 +75,9 @@ def test_bad_arguments_are_rejected_before_starting(isolated_dirs: Path) -> None
 def test_server_that_never_becomes_ready_times_out_with_its_log(
     isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = [sys.executable, "-c", "print('fake server booting', flush=True); import time; time.sleep(600)"]
+    # SIGINT ends it, as it ends the real worker: a shell's background job would otherwise inherit it ignored
+    fake = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "print('fake server booting', flush=True); time.sleep(600)"]
     monkeypatch.setattr(serving.launch, "worker_command", lambda args: fake)
     started = time.monotonic()
     with pytest.raises(ServerError, match=r"(?s)not ready after 2 s.*fake server booting") as caught:
@@ -150,6 +152,61 @@ def test_worker_stops_when_its_parent_dies(isolated_dirs: Path) -> None:
     assert not Path(info["workspace"]).exists()
     assert all(serving.port_free(port) for port in info["ports"].values())
     assert not list(Path("/dev/shm").glob(f"pytrtion{info['pid']}-*"))
+
+
+# A process group like a worker's: a child creates a multiprocessing segment (as PyTriton's tensor store does) and is
+# killed before it can unlink it; multiprocessing's resource tracker, in the same group, dies with it.
+SEGMENT_HOLDER = (
+    "import sys, time\nfrom multiprocessing import shared_memory\n"
+    "segment = shared_memory.SharedMemory(create=True, size=4096)\n"
+    "print(segment.name, flush=True)\ntime.sleep(600)\n"
+)
+
+
+def start_segment_holder(leader_code: str = SEGMENT_HOLDER) -> tuple[subprocess.Popen[str], Path]:
+    holder = subprocess.Popen([sys.executable, "-c", leader_code], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    name = holder.stdout.readline().strip()  # type: ignore[union-attr]
+    segment = Path("/dev/shm") / name
+    assert name.startswith("psm_") and segment.exists(), name
+    return holder, segment
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc (Linux)")
+def test_killing_a_server_group_frees_its_tensor_store_memory(tmp_path: Path) -> None:
+    """The parent's SIGKILL of a hung worker's group also removes the psm_* segments the group had mapped."""
+    holder, segment = start_segment_holder()
+    others, other_segment = start_segment_holder()  # another server's group: must be left alone
+    try:
+        serving.server._kill_group(holder.pid, tmp_path / "workspace")
+        holder.wait(timeout=10)
+        assert not segment.exists(), "the killed group's shared memory stayed in /dev/shm"
+        assert other_segment.exists(), "another group's shared memory was removed"
+    finally:
+        serving.server._kill_group(others.pid, tmp_path / "other-workspace")
+        others.wait(timeout=10)
+    assert not other_segment.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc (Linux)")
+def test_a_worker_that_ends_mid_start_up_frees_its_group_tensor_store_memory() -> None:
+    """The worker's last step (kill the rest of its group) also unlinks the segments its children had mapped."""
+    leader = (
+        "import subprocess, sys, time\nfrom workshop_utils.serving import worker\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {SEGMENT_HOLDER!r}], stdout=subprocess.PIPE, text=True)\n"
+        "print(child.stdout.readline().strip(), flush=True)\n"
+        "sys.stdin.readline()\nworker._kill_rest_of_group()\nprint('done', flush=True)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", leader], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, start_new_session=True, cwd=Path(__file__).parents[1])
+    try:
+        segment = Path("/dev/shm") / holder.stdout.readline().strip()  # type: ignore[union-attr]
+        assert segment.name.startswith("psm_") and segment.exists()
+        out, _ = holder.communicate("go\n", timeout=30)
+        assert "done" in out
+        assert not segment.exists(), "the worker left its group's shared memory in /dev/shm"
+    finally:
+        serving.server._kill_group(holder.pid, Path("/nonexistent-workspace"))
 
 
 def test_model_repository_config(isolated_dirs: Path) -> None:

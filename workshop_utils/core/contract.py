@@ -7,6 +7,9 @@ from here, so a rename cannot leave one side behind.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 # The nuclei model's tensors: float32 (N, 1, T, T) in, float32 (N, C, T, T) out, N dynamic.
@@ -29,6 +32,39 @@ SHARED_MEMORY_DIR = Path("/dev/shm")
 SHARED_MEMORY_PREFIX = "pytrtion"
 
 
+# PyTriton's tensor store also keeps request and response tensors in multiprocessing.shared_memory segments, named
+# psm_<random>; a process killed before it unlinks them leaves them in /dev/shm (64 MB in a default container).
+TENSOR_STORE_PREFIX = "psm_"
+
+
 def shared_memory_regions(pid: int) -> list[Path]:
     """PyTriton's shared-memory files for the worker process ``pid`` (left behind only when it crashed)."""
     return sorted(SHARED_MEMORY_DIR.glob(f"{SHARED_MEMORY_PREFIX}{pid}-*"))
+
+
+def tensor_store_segments(pids: Iterable[int]) -> set[Path]:
+    """The ``psm_*`` shared-memory files that processes ``pids`` have mapped or open, read from ``/proc``.
+
+    Read them before the processes are killed and unlink what is left after: only segments these processes use are
+    touched, never another server's. Empty where there is no ``/proc`` (not Linux) or a process has gone.
+    """
+    found: set[Path] = set()
+    for pid in pids:
+        proc = Path(f"/proc/{pid}")
+        with contextlib.suppress(OSError):
+            for line in (proc / "maps").read_text().splitlines():
+                fields = line.split(maxsplit=5)
+                if len(fields) == 6 and not fields[5].endswith("(deleted)"):
+                    found.add(Path(fields[5]))
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    found.add(Path(os.readlink(fd)))
+    return {path for path in found if path.parent == SHARED_MEMORY_DIR and path.name.startswith(TENSOR_STORE_PREFIX)}
+
+
+def unlink_all(paths: Iterable[Path]) -> None:
+    """Remove each file of ``paths`` that still exists (a process may have unlinked its own meanwhile)."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)

@@ -30,6 +30,8 @@ from workshop_utils.core.contract import (
     TOKEN_ENV,
     TOKEN_HEADER,
     shared_memory_regions,
+    tensor_store_segments,
+    unlink_all,
 )
 from workshop_utils.core.errors import ServerError
 from workshop_utils.core.inputs import require_int, require_number
@@ -54,6 +56,8 @@ class TritonServer:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     leftovers: list[str] = field(default_factory=list)
     stopped: bool = False
+    # the tensor store's psm_* segments the worker's group had mapped when stop() began: each must be gone after
+    segments_at_stop: set[Path] = field(default_factory=set, repr=False)
     _finalizer: weakref.finalize | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -177,6 +181,7 @@ class TritonServer:
         self.stopped = True
         if self.process is not None:
             if self.process.poll() is None:
+                self.segments_at_stop = tensor_store_segments(_group_pids(self.process.pid))
                 with contextlib.suppress(ProcessLookupError):
                     self.process.send_signal(signal.SIGINT)
                 try:
@@ -206,6 +211,7 @@ class TritonServer:
             found.append(f"workspace {self.workspace}")
         if self.process is not None:
             found += [f"shared memory {p}" for p in shared_memory_regions(self.process.pid)]
+        found += [f"shared memory {p}" for p in sorted(self.segments_at_stop) if p.exists()]
         return found
 
     def cleanup_report(self) -> bool:
@@ -235,16 +241,16 @@ def _group_pids(pgid: int) -> list[int]:
 
 def _kill_group(pgid: int, workspace: Path) -> None:
     """SIGKILL whatever is left of a worker's process group, then remove its workspace and shared memory."""
-    if _group_pids(pgid):
+    members = _group_pids(pgid)
+    segments = tensor_store_segments(members)  # read before the kill: afterwards /proc no longer shows them
+    if members:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
     deadline = time.monotonic() + 5.0
     while _group_pids(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
     shutil.rmtree(workspace, ignore_errors=True)
-    for leftover in shared_memory_regions(pgid):  # PyTriton's shm prefix uses the worker's pid
-        with contextlib.suppress(OSError):
-            leftover.unlink()
+    unlink_all([*shared_memory_regions(pgid), *segments])  # PyTriton's shm prefix uses the worker's pid
 
 
 def running_servers() -> list[TritonServer]:

@@ -20,7 +20,7 @@ import sys
 import sysconfig
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ from workshop_utils.core.contract import (
     TOKEN_ENV,
     TOKEN_HEADER,
     shared_memory_regions,
+    tensor_store_segments,
+    unlink_all,
 )
 from workshop_utils.core.inputs import bad_input, describe, require_callable, require_int, require_number
 
@@ -229,21 +231,39 @@ def _watch(stop: threading.Event, parent_pid: int, server: Any, started: threadi
             stop.set()
 
 
-def _kill_rest_of_group() -> None:
-    """SIGKILL what is left of this worker's process group (tritonserver, python-backend stubs) except itself.
+def _rest_of_group() -> list[Any]:
+    """The other live processes of this worker's process group (tritonserver, python-backend stubs, tensor store)."""
+    import psutil
+
+    me, rest = os.getpid(), []
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+            if proc.pid != me and os.getpgid(proc.pid) == me:
+                rest.append(proc)
+    return rest
+
+
+def _group_segments() -> set[Path]:
+    """The tensor store's ``psm_*`` segments this worker's group has mapped now."""
+    return tensor_store_segments([os.getpid(), *(proc.pid for proc in _rest_of_group())])
+
+
+def _kill_rest_of_group(segments: Iterable[Path] = ()) -> None:
+    """SIGKILL what is left of this worker's process group except itself, then unlink its shared memory.
 
     After a kernel restart, stop() could return with the stubs still running, orphaned; the worker leads its own
-    group (started with start_new_session), so every process it spawned is found by group id.
+    group (started with start_new_session), so every process it spawned is found by group id. ``segments``: the
+    tensor store's segments seen before PyTriton's stop (it does not always unlink them, and a killed store cannot).
     """
     import psutil
 
-    me = os.getpid()
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            if proc.pid != me and os.getpgid(proc.pid) == me:
-                proc.kill()
-        except (psutil.Error, ProcessLookupError, PermissionError):
-            continue
+    rest = _rest_of_group()
+    segments = {*segments, *tensor_store_segments([os.getpid(), *(proc.pid for proc in rest)])}
+    for proc in rest:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(rest, timeout=5)
+    unlink_all(segments)
 
 
 def _check_argv(argv: Any, where: str) -> None:
@@ -319,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     finally:
         started.set()
+        in_use = _group_segments()  # while the tensor store still runs
         if server is not None:
             try:
                 server.stop()
@@ -327,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.workspace, ignore_errors=True)
         for region in shared_memory_regions(os.getpid()):  # PyTriton's shared memory, if it leaked
             region.unlink(missing_ok=True)
-        _kill_rest_of_group()
+        _kill_rest_of_group(in_use)
         log.info("stopped; workspace %s removed=%s", args.workspace, not Path(args.workspace).exists())
         sys.stdout.flush()
     os._exit(code)  # PyTriton leaves non-daemon threads behind; everything is already cleaned up

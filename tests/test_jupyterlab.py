@@ -55,6 +55,20 @@ def wait_for_http(url: str, timeout_s: float, server: subprocess.Popen[bytes], l
     pytest.fail(f"JupyterLab did not answer at {url} within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
 
 
+def open_kernel_session(base_url: str, token: str, notebook: str, kernel: str, timeout_s: float = 120.0) -> str:
+    """Start the notebook's kernel through the REST API, as opening it would; returns the kernel's id.
+
+    Left to the page, JupyterLab sometimes starts two kernels for one notebook on a loaded machine, shuts the first
+    down and stays bound to it: the cells queue forever (seen once in CI: the live kernel never ran a line). With a
+    session already there for the path, the page attaches to it and starts none.
+    """
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    body = json.dumps({"path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": kernel}}).encode()
+    request = urllib.request.Request(f"{base_url}/api/sessions", data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+        return str(json.load(answer)["kernel"]["id"])
+
+
 def run_all_cells(page: Any) -> None:
     """Run > Run All Cells, as an attendee does, until a cell is queued or runs.
 
@@ -103,6 +117,7 @@ def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path, request: pytest.Fix
         default = specs["kernelspecs"][specs["default"]]["spec"]
         assert default["display_name"] == "Python 3 (workshop)", f"the workshop kernel is not the default: {default}"
         assert Path(default["argv"][0]).resolve() == (ROOT / ".venv" / "bin" / "python").resolve(), default["argv"]
+        kernel_id = open_kernel_session(f"http://127.0.0.1:{port}", token, notebook.name, specs["default"])
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -119,6 +134,8 @@ def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path, request: pytest.Fix
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # make and the Jupyter server it started, with their kernels
         server.wait(timeout=30)
+    assert log.read_text().count("Kernel started") == 1 and kernel_id in log.read_text(), (
+        "the page started a kernel of its own instead of the session's:\n" + log.read_text()[-3000:])
     assert news_prompts == 0, "make setup turns JupyterLab's news prompt off: a room of 30 does not need it"
     assert "Traceback (most recent call last)" not in text, "a cell shows an error:\n" + text[-3000:]
     assert "LabCheckFailed" not in text

@@ -243,9 +243,10 @@ def _rest_of_group() -> list[Any]:
     return rest
 
 
-def _group_segments() -> set[Path]:
-    """The tensor store's ``psm_*`` segments this worker's group has mapped now."""
-    return tensor_store_segments([os.getpid(), *(proc.pid for proc in _rest_of_group())])
+def _group_segments(rest: list[Any] | None = None) -> set[Path]:
+    """The tensor store's ``psm_*`` segments this worker's group (itself and ``rest``, default: found now) has mapped."""
+    members = _rest_of_group() if rest is None else rest
+    return tensor_store_segments([os.getpid(), *(proc.pid for proc in members)])
 
 
 def _kill_rest_of_group(segments: Iterable[Path] = ()) -> None:
@@ -258,7 +259,7 @@ def _kill_rest_of_group(segments: Iterable[Path] = ()) -> None:
     import psutil
 
     rest = _rest_of_group()
-    segments = {*segments, *tensor_store_segments([os.getpid(), *(proc.pid for proc in rest)])}
+    segments = {*segments, *_group_segments(rest)}
     for proc in rest:
         with contextlib.suppress(psutil.Error):
             proc.kill()

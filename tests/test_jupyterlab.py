@@ -69,7 +69,27 @@ def open_kernel_session(base_url: str, token: str, notebook: str, kernel: str, t
         return str(json.load(answer)["kernel"]["id"])
 
 
-def run_all_cells(page: Any) -> None:
+def answer_dialogs(page: Any, seen: list[str]) -> None:
+    """Note what each modal dialog in the page says, then answer it with its default button (or Escape).
+
+    A dialog blocks every click behind it (seen once in CI, on a loaded machine: the Run menu could not be
+    opened for 30 s). An attendee reads it and clicks; the test does the same and keeps the text for its report.
+    """
+    for _ in range(5):
+        dialogs = page.locator(".jp-Dialog")
+        if dialogs.count() == 0:
+            return
+        dialog = dialogs.first
+        seen.append(" ".join(dialog.inner_text(timeout=5_000).split()))
+        accept = dialog.locator(".jp-Dialog-button.jp-mod-accept")
+        if accept.count():
+            accept.first.click(timeout=5_000)
+        else:
+            page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+
+
+def run_all_cells(page: Any, dialogs_seen: list[str]) -> None:
     """Run > Run All Cells, as an attendee does, until a cell is queued or runs.
 
     On a loaded machine the first click can land before the menu is live and start nothing: click again.
@@ -77,6 +97,7 @@ def run_all_cells(page: Any) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for _ in range(3):
+        answer_dialogs(page, dialogs_seen)
         page.locator(".lm-MenuBar-item", has_text="Run").first.click()
         page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
         try:
@@ -109,6 +130,7 @@ def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path, request: pytest.Fix
         server = subprocess.Popen(["make", "--no-print-directory", "lab", f"PORT={port}", f"LAB_ROOT={served}"],
                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     screenshot = paths.build_dir() / "jupyterlab-lab00.png"
+    dialogs_seen: list[str] = []
     try:
         wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", 120, server, log)
         assert "--allow-root" in log.read_text() or os.geteuid() != 0, "as root, make lab must pass --allow-root"
@@ -121,12 +143,20 @@ def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path, request: pytest.Fix
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}")
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            run_all_cells(page)
-            page.wait_for_function(ALL_CELLS_RAN % code_cells, timeout=600_000, polling=1000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}")
+                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+                run_all_cells(page, dialogs_seen)
+                page.wait_for_function(ALL_CELLS_RAN % code_cells, timeout=600_000, polling=1000)
+                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+                answer_dialogs(page, dialogs_seen)
+            except Exception as error:
+                page.screenshot(path=str(screenshot.with_stem(screenshot.stem + "-failed")), full_page=True)
+                answer_dialogs(page, dialogs_seen)
+                raise AssertionError(f"{type(error).__name__}: {str(error).splitlines()[0]}\n"
+                                     f"dialogs the page showed: {dialogs_seen or 'none'}\n"
+                                     f"JupyterLab's log ends:\n{log.read_text()[-3000:]}") from error
             page.screenshot(path=str(screenshot), full_page=True)
             text = page.locator(".jp-Notebook").inner_text()
             news_prompts = page.get_by_text("get notified about official Jupyter news").count()
@@ -137,6 +167,7 @@ def test_lab_00_runs_all_cells_in_jupyterlab(tmp_path: Path, request: pytest.Fix
     assert log.read_text().count("Kernel started") == 1 and kernel_id in log.read_text(), (
         "the page started a kernel of its own instead of the session's:\n" + log.read_text()[-3000:])
     assert news_prompts == 0, "make setup turns JupyterLab's news prompt off: a room of 30 does not need it"
+    print(f"dialogs the page showed: {dialogs_seen or 'none'}")
     assert "Traceback (most recent call last)" not in text, "a cell shows an error:\n" + text[-3000:]
     assert "LabCheckFailed" not in text
     assert text.count("✅") >= checks, f"{checks} answer check(s), {text.count('✅')} confirmation(s) in the page"

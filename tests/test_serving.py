@@ -45,9 +45,20 @@ def assert_clean(server: serving.TritonServer) -> None:
     """No process in the worker's group, no bound port, no workspace, no PyTriton shared memory."""
     assert server.cleanup_report(), server.leftovers
     assert server.pid is not None and serving.server._group_pids(server.pid) == []
-    assert all(serving.port_free(port) for port in server.ports.values()), server.ports
+    # Its own sockets are closed; the port itself may already serve another lab (8000 is everyone's first choice).
+    listeners = serving.ports.listening_sockets(server.ports.values())
+    assert server.own_listeners and listeners is not None, "a ready server's listeners must have been recorded"
+    assert not set(server.own_listeners) & set(listeners), (server.own_listeners, listeners)
     assert not server.workspace.exists()
     assert not list(Path("/dev/shm").glob(f"pytrtion{server.pid}-*"))
+
+
+def explicit_free_ports() -> dict[str, int]:
+    """``{"http_port": ..., "grpc_port": ..., "metrics_port": ...}``: free ports the kernel hands out, not 8000-8002."""
+    chosen: dict[str, int] = {}
+    for kind in serving.DEFAULT_PORTS:
+        chosen[f"{kind}_port"] = serving.launch._any_free_port({*serving.DEFAULT_PORTS.values(), *chosen.values()})
+    return chosen
 
 
 def test_port_in_use_gives_a_clear_error(isolated_dirs: Path) -> None:
@@ -133,9 +144,9 @@ def test_sigint_to_the_worker_cleans_up(isolated_dirs: Path) -> None:
 
 def test_worker_stops_when_its_parent_dies(isolated_dirs: Path) -> None:
     """A killed notebook kernel: the worker's watchdog notices and stops the server."""
-    script = (
+    script = (  # explicit free ports: 8000-8002 may serve another lab by the time this one is checked
         "import json, time\nfrom workshop_utils import serving\n"
-        "s = serving.start_server(['fixed_cost']).wait_ready(90)\n"
+        f"s = serving.start_server(['fixed_cost'], **{explicit_free_ports()!r}).wait_ready(90)\n"
         "print(json.dumps({'pid': s.pid, 'workspace': str(s.workspace), 'ports': s.ports}), flush=True)\n"
         "time.sleep(600)\n"
     )
@@ -284,3 +295,69 @@ def test_a_server_that_loses_its_port_to_another_starts_again_on_new_ports(
         other.server_close()
     assert len(calls) >= 2
     assert f"Another process took this server's ports ({taken}," in capsys.readouterr().out
+
+
+def test_listening_sockets_tell_one_listener_on_a_port_from_the_next() -> None:
+    first = socket.socket()
+    first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    first.bind(("127.0.0.1", 0))
+    first.listen()
+    port = first.getsockname()[1]
+    try:
+        listeners = serving.ports.listening_sockets([port])
+        assert listeners is not None and list(listeners.values()) == [port], listeners
+        (inode,) = listeners
+        assert inode in serving.ports.socket_inodes([os.getpid()])
+    finally:
+        first.close()
+    assert serving.ports.listening_sockets([port]) == {}
+    with socket.socket() as second:
+        second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        second.bind(("127.0.0.1", port))
+        second.listen()
+        listeners = serving.ports.listening_sockets([port])
+        assert listeners is not None and len(listeners) == 1 and inode not in listeners, "a new listener, a new socket"
+
+
+def test_a_port_another_process_takes_after_the_stop_is_not_a_leftover(
+        isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another lab's server takes 8000 the moment this one lets it go: this server still stopped cleanly."""
+    taken: list[socket.socket] = []
+    kill_group = serving.server._kill_group
+
+    def kill_then_take_the_port(pgid: int, workspace: Path) -> None:
+        kill_group(pgid, workspace)
+        newcomer = socket.socket()
+        newcomer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        newcomer.bind(("127.0.0.1", server.ports["http"]))
+        newcomer.listen()
+        taken.append(newcomer)
+
+    monkeypatch.setattr(serving.server, "_kill_group", kill_then_take_the_port)
+    try:
+        with serving.serve_models(["fixed_cost"], ready_timeout_s=90, **explicit_free_ports()) as server:
+            pass
+        assert taken and not serving.port_free(server.ports["http"]), "the stand-in must hold the port"
+        assert server.cleanup_report(), server.leftovers
+        assert server.ports_held_elsewhere == []
+    finally:
+        for newcomer in taken:
+            newcomer.close()
+
+
+def test_a_server_that_outlives_its_stop_is_reported_with_its_ports(
+        isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were the signals lost, stop() must say what is still there: the process and each port it holds."""
+    kill_group = serving.server._kill_group
+    monkeypatch.setattr(serving.server, "_kill_group", lambda pgid, workspace: None)
+    server = serving.start_server(["fixed_cost"], **explicit_free_ports()).wait_ready(90)
+    assert server.process is not None
+    monkeypatch.setattr(server.process, "send_signal", lambda signum: None)
+    try:
+        assert not server.stop(timeout_s=0.5)
+        assert f"process pid={server.pid}" in server.leftovers
+        for kind, port in server.ports.items():
+            assert f"{kind} port {port} still bound" in server.leftovers, server.leftovers
+    finally:
+        kill_group(server.process.pid, server.workspace)
+    assert serving.server._group_pids(server.pid) == []

@@ -33,7 +33,7 @@ from workshop_utils.core.inputs import (
     require_texts,
 )
 from workshop_utils.core.profiles import require_profile
-from workshop_utils.serving.ports import DEFAULT_PORTS, port_free, require_port
+from workshop_utils.serving.ports import DEFAULT_PORTS, listening_sockets, port_free, require_port
 from workshop_utils.serving.repository import onnx_io
 from workshop_utils.serving.server import TritonServer, new_workspace, running_servers, worker_command
 
@@ -153,7 +153,11 @@ def _met_another_server(server: TritonServer, error: ServerError) -> bool:
     """
     if "already in use" in server.log_tail(200) or "could not start: another Triton" in str(error):
         return True
-    return bool(server.leftovers) and all(item.endswith("still bound") for item in server.leftovers)
+    if server.ports_held_elsewhere:  # another process's socket listened on one of its ports as it stopped
+        return True
+    # Without /proc/net (not Linux) nobody can tell whose socket it is: a port still bound is the best sign.
+    no_proc_net = listening_sockets(()) is None
+    return no_proc_net and bool(server.leftovers) and all(item.endswith("still bound") for item in server.leftovers)
 
 
 def _start_ready(models: Sequence[str], options: dict[str, Any], ready_timeout_s: float) -> TritonServer:

@@ -1,13 +1,20 @@
-"""Ports for a Triton server on 127.0.0.1: the defaults, whether one is free, and a port argument check."""
+"""Ports for a Triton server on 127.0.0.1: the defaults, whether one is free, who listens, a port argument check."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from workshop_utils.core.inputs import bad_input, describe, require_int
 
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
+TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
+SOCKET_LINK = "socket:["
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -28,3 +35,46 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 def require_port(port: Any, where: str, name: str) -> int:
     """``port`` as a TCP port number (1-65535)."""
     return require_int(port, where, name, minimum=1, maximum=65535)
+
+
+def listening_sockets(ports: Iterable[int]) -> dict[int, int] | None:
+    """The TCP sockets listening on any of ``ports``, as ``{socket inode: port}``; None without Linux's ``/proc/net``.
+
+    A port says only that someone listens; the inode says which socket. Once a server has stopped, another
+    server (a second lab, a test beside a lab) may take 8000 at once: that socket has a new inode and is not the
+    stopped server's leftover.
+    """
+    wanted = {int(port) for port in ports}
+    tables = [table for table in TCP_TABLES if table.exists()]
+    if not tables:
+        return None
+    found: dict[int, int] = {}
+    for table in tables:
+        try:
+            rows = table.read_text().splitlines()[1:]
+        except OSError:
+            return None
+        for row in rows:
+            fields = row.split()  # sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+            if len(fields) < 10 or fields[3] != TCP_LISTEN:
+                continue
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if port in wanted:
+                found[int(fields[9])] = port
+    return found
+
+
+def socket_inodes(pids: Iterable[int]) -> set[int]:
+    """The inodes of the sockets that processes ``pids`` hold open, read from ``/proc/<pid>/fd``.
+
+    A process that has gone, or whose descriptors this user may not read, adds nothing.
+    """
+    found: set[int] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith(SOCKET_LINK):
+                        found.add(int(target[len(SOCKET_LINK):-1]))
+    return found

@@ -35,7 +35,7 @@ from workshop_utils.core.contract import (
 )
 from workshop_utils.core.errors import ServerError
 from workshop_utils.core.inputs import require_int, require_number
-from workshop_utils.serving.ports import port_free
+from workshop_utils.serving.ports import listening_sockets, port_free, socket_inodes
 
 RESTRICTED_PROBE = "/v2/logging"  # behind the access token on PyTriton's Triton and on ours started with a token
 
@@ -58,6 +58,10 @@ class TritonServer:
     stopped: bool = False
     # the tensor store's psm_* segments the worker's group had mapped when stop() began: each must be gone after
     segments_at_stop: set[Path] = field(default_factory=set, repr=False)
+    # {socket inode: port} of the listeners this server's processes held (seen when ready and when stop() began)
+    own_listeners: dict[int, int] = field(default_factory=dict, repr=False)
+    # this server's ports on which, when stop() began, another process listened (it took them first)
+    ports_held_elsewhere: list[int] = field(default_factory=list, repr=False)
     _finalizer: weakref.finalize | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -155,6 +159,7 @@ class TritonServer:
                     "Read the first error above; `python -m workshop_utils doctor` checks the serving stack."
                 )
             if self.ready():
+                self._note_listeners()
                 return self
             clash = self.port_clash()
             if clash:
@@ -179,6 +184,7 @@ class TritonServer:
         if self.stopped:
             return not self.leftovers
         self.stopped = True
+        self._note_listeners()
         if self.process is not None:
             if self.process.poll() is None:
                 self.segments_at_stop = tensor_store_segments(_group_pids(self.process.pid))
@@ -201,18 +207,39 @@ class TritonServer:
         found = []
         if self.process is not None:
             found += [f"process pid={pid}" for pid in _group_pids(self.process.pid)]
-        for kind, port in self.ports.items():
-            deadline = time.monotonic() + 3.0  # the kernel may take a moment to release a closed socket
-            while not port_free(port) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if not port_free(port):
-                found.append(f"{kind} port {port} still bound")
+        found += [f"{kind} port {port} still bound" for kind, port in self.ports.items() if port in self._held_ports()]
         if self.workspace.exists():
             found.append(f"workspace {self.workspace}")
         if self.process is not None:
             found += [f"shared memory {p}" for p in shared_memory_regions(self.process.pid)]
         found += [f"shared memory {p}" for p in sorted(self.segments_at_stop) if p.exists()]
         return found
+
+    def _note_listeners(self) -> None:
+        """Record which listeners on this server's ports are its own (by socket inode) and which are not."""
+        listeners = listening_sockets(self.ports.values())
+        if listeners is None:
+            return
+        ours = socket_inodes(_family_pids(self.process.pid)) if self.process is not None else set()
+        self.own_listeners.update({inode: port for inode, port in listeners.items() if inode in ours})
+        self.ports_held_elsewhere = sorted({port for inode, port in listeners.items()
+                                            if inode not in self.own_listeners})
+
+    def _held_ports(self, settle_s: float = 3.0) -> set[int]:
+        """This server's ports still held by one of its own sockets, after ``settle_s`` for the kernel to close them.
+
+        Where ``/proc/net`` cannot say whose socket it is (not Linux), any listener counts.
+        """
+        deadline = time.monotonic() + settle_s
+        while True:
+            listeners = listening_sockets(self.ports.values())
+            if listeners is None:
+                held = {port for port in self.ports.values() if not port_free(port)}
+            else:
+                held = {port for inode, port in listeners.items() if inode in self.own_listeners}
+            if not held or time.monotonic() > deadline:
+                return held
+            time.sleep(0.1)
 
     def cleanup_report(self) -> bool:
         """True when the stopped server left no process, no bound port and no workspace (see ``leftovers``)."""
@@ -237,6 +264,16 @@ def _group_pids(pgid: int) -> list[int]:
             if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
                 found.append(proc.pid)
     return found
+
+
+def _family_pids(pid: int) -> set[int]:
+    """The worker ``pid``, its process group and its descendants (a child may have left the group)."""
+    import psutil
+
+    family = {pid, *_group_pids(pid)}
+    with contextlib.suppress(psutil.Error):
+        family |= {child.pid for child in psutil.Process(pid).children(recursive=True)}
+    return family
 
 
 def _kill_group(pgid: int, workspace: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,22 @@ def socket_inodes(pids: Iterable[int]) -> set[int]:
                     if target.startswith(SOCKET_LINK):
                         found.add(int(target[len(SOCKET_LINK):-1]))
     return found
+
+
+def ports_still_held(ports: Iterable[int], own_listeners: dict[int, int], settle_s: float = 3.0) -> set[int]:
+    """Those of ``ports`` that one of ``own_listeners`` (a stopped server's sockets) still holds after ``settle_s``.
+
+    The kernel may take a moment to close a dead process's socket, hence the wait. Where ``/proc/net`` cannot say
+    whose socket it is (not Linux), any listener counts.
+    """
+    ports = list(ports)
+    deadline = time.monotonic() + settle_s
+    while True:
+        listeners = listening_sockets(ports)
+        if listeners is None:
+            held = {port for port in ports if not port_free(port)}
+        else:
+            held = {port for inode, port in listeners.items() if inode in own_listeners}
+        if not held or time.monotonic() > deadline:
+            return held
+        time.sleep(0.1)

@@ -35,7 +35,7 @@ from workshop_utils.core.contract import (
 )
 from workshop_utils.core.errors import ServerError
 from workshop_utils.core.inputs import require_int, require_number
-from workshop_utils.serving.ports import listening_sockets, port_free, socket_inodes
+from workshop_utils.serving.ports import listening_sockets, ports_still_held, socket_inodes
 
 RESTRICTED_PROBE = "/v2/logging"  # behind the access token on PyTriton's Triton and on ours started with a token
 
@@ -207,7 +207,8 @@ class TritonServer:
         found = []
         if self.process is not None:
             found += [f"process pid={pid}" for pid in _group_pids(self.process.pid)]
-        found += [f"{kind} port {port} still bound" for kind, port in self.ports.items() if port in self._held_ports()]
+        held = ports_still_held(self.ports.values(), self.own_listeners)
+        found += [f"{kind} port {port} still bound" for kind, port in self.ports.items() if port in held]
         if self.workspace.exists():
             found.append(f"workspace {self.workspace}")
         if self.process is not None:
@@ -224,22 +225,6 @@ class TritonServer:
         self.own_listeners.update({inode: port for inode, port in listeners.items() if inode in ours})
         self.ports_held_elsewhere = sorted({port for inode, port in listeners.items()
                                             if inode not in self.own_listeners})
-
-    def _held_ports(self, settle_s: float = 3.0) -> set[int]:
-        """This server's ports still held by one of its own sockets, after ``settle_s`` for the kernel to close them.
-
-        Where ``/proc/net`` cannot say whose socket it is (not Linux), any listener counts.
-        """
-        deadline = time.monotonic() + settle_s
-        while True:
-            listeners = listening_sockets(self.ports.values())
-            if listeners is None:
-                held = {port for port in self.ports.values() if not port_free(port)}
-            else:
-                held = {port for inode, port in listeners.items() if inode in self.own_listeners}
-            if not held or time.monotonic() > deadline:
-                return held
-            time.sleep(0.1)
 
     def cleanup_report(self) -> bool:
         """True when the stopped server left no process, no bound port and no workspace (see ``leftovers``)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.test_serving_reliability import free_ports
 from workshop_utils import serving
 from workshop_utils.core.errors import PortInUseError, ServerError
 from workshop_utils.serving import load as triton_load
@@ -54,11 +55,8 @@ def assert_clean(server: serving.TritonServer) -> None:
 
 
 def explicit_free_ports() -> dict[str, int]:
-    """``{"http_port": ..., "grpc_port": ..., "metrics_port": ...}``: free ports the kernel hands out, not 8000-8002."""
-    chosen: dict[str, int] = {}
-    for kind in serving.DEFAULT_PORTS:
-        chosen[f"{kind}_port"] = serving.launch._any_free_port({*serving.DEFAULT_PORTS.values(), *chosen.values()})
-    return chosen
+    """``{"http_port": ..., "grpc_port": ..., "metrics_port": ...}``: ports the kernel hands out, never 8000-8002."""
+    return {f"{kind}_port": port for kind, port in zip(serving.DEFAULT_PORTS, free_ports(3), strict=True)}
 
 
 def test_port_in_use_gives_a_clear_error(isolated_dirs: Path) -> None:

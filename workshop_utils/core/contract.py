@@ -48,6 +48,7 @@ def tensor_store_segments(pids: Iterable[int]) -> set[Path]:
     Read them before the processes are killed and unlink what is left after: only segments these processes use are
     touched, never another server's. Empty where there is no ``/proc`` (not Linux) or a process has gone.
     """
+    pids = list(pids)  # read twice: maps, then descriptors
     found: set[Path] = set()
     for pid in pids:
         proc = Path(f"/proc/{pid}")
@@ -56,11 +57,22 @@ def tensor_store_segments(pids: Iterable[int]) -> set[Path]:
                 fields = line.split(maxsplit=5)
                 if len(fields) == 6 and not fields[5].endswith("(deleted)"):
                     found.add(Path(fields[5]))
-        with contextlib.suppress(OSError):
-            for fd in (proc / "fd").iterdir():
-                with contextlib.suppress(OSError):
-                    found.add(Path(os.readlink(fd)))
+    found |= {Path(target) for target in open_file_targets(pids)}
     return {path for path in found if path.parent == SHARED_MEMORY_DIR and path.name.startswith(TENSOR_STORE_PREFIX)}
+
+
+def open_file_targets(pids: Iterable[int]) -> set[str]:
+    """What the open descriptors of processes ``pids`` point to (``/proc/<pid>/fd``): paths, ``socket:[inode]``...
+
+    A process that has gone, or whose descriptors this user may not read, adds nothing.
+    """
+    found: set[str] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    found.add(os.readlink(fd))
+    return found
 
 
 def unlink_all(paths: Iterable[Path]) -> None:

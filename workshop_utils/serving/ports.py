@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from workshop_utils.core.contract import open_file_targets
 from workshop_utils.core.inputs import bad_input, describe, require_int
 
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
@@ -66,19 +65,8 @@ def listening_sockets(ports: Iterable[int]) -> dict[int, int] | None:
 
 
 def socket_inodes(pids: Iterable[int]) -> set[int]:
-    """The inodes of the sockets that processes ``pids`` hold open, read from ``/proc/<pid>/fd``.
-
-    A process that has gone, or whose descriptors this user may not read, adds nothing.
-    """
-    found: set[int] = set()
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                with contextlib.suppress(OSError):
-                    target = os.readlink(fd)
-                    if target.startswith(SOCKET_LINK):
-                        found.add(int(target[len(SOCKET_LINK):-1]))
-    return found
+    """The inodes of the sockets that processes ``pids`` hold open (gone or unreadable processes add nothing)."""
+    return {int(target[len(SOCKET_LINK):-1]) for target in open_file_targets(pids) if target.startswith(SOCKET_LINK)}
 
 
 def ports_still_held(ports: Iterable[int], own_listeners: dict[int, int], settle_s: float = 3.0) -> set[int]:
